@@ -91,3 +91,11 @@ class DataRequestTransitionRefused(DataRequestRefused, TransitionRefused):
     """A data-subject request's status may not move this way (compliance.data_request_models)."""
 
     default_code = "data_request_refused"
+
+
+class ErasureRefused(DomainError):
+    """An erasure that cannot proceed at all (an open case or alert, money still in the wallet, an open
+    dispute or withdrawal): the message lists the reasons; nothing was changed."""
+
+    default_code = "erasure_refused"
+    status_code = 409

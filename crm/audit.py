@@ -228,10 +228,9 @@ class AuditEntry:
 
 
 def audit_record_many(entries: Sequence[AuditEntry]) -> int:
-    """Append `entries` to the audit log, in order, as audit_record appends each one (the same
-    fields, unsealed; the sealer chains them in id order, which is this order), in one statement
-    however many there are. For the writes that create many objects at once (the lead intake's
-    clients). Returns how many."""
+    """Append `entries` to the audit log, in order, as audit_record appends each one (the same fields,
+    unsealed; the sealer chains them in id order, which is this order), in one statement however many there
+    are. For the writes that create many objects at once (the lead intake's clients). Returns how many."""
     from crm.lib import bulk
     from crm.models import AuditLog
 
@@ -606,11 +605,10 @@ def checkpoint_signature_ok(cp: AuditCheckpoint) -> bool:
 
 @transaction.atomic
 def audit_checkpoint_write() -> AuditCheckpoint:
-    """Seal what has been committed, then sign and store the chain's head as it is now: its id, its
-    hash and its position, which is the number of rows up to it (`seq` has no gaps). The sealer's
-    lock is held until this commits, so the head read is the newest. Each checkpoint also goes to
-    the log, a copy kept outside the database.
-    """
+    """Seal what has been committed, then sign and store the chain's head as it is now: its id, its hash and
+    its position, which is the number of rows up to it (`seq` has no gaps). The sealer's lock is held until
+    this commits, so the head read is the newest. Each checkpoint also goes to the log, a copy kept outside
+    the database."""
     from crm.models import AuditCheckpoint, AuditLog
 
     audit_seal()

@@ -64,10 +64,9 @@ def _active(user: Any) -> bool:
 
 @functools.cache
 def _held_permissions_sql() -> str:
-    """The permissions a user holds: through their role's group (member or not), their other groups,
-    or granted to them directly; as "app_label", "codename" rows (crm/sql/held_permissions.sql).
-    Written once, as SQL: the same query built through the ORM cost about 2 ms of Python on every
-    staff request."""
+    """The permissions a user holds: through their role's group (member or not), their other groups, or
+    granted to them directly; as "app_label", "codename" rows (crm/sql/held_permissions.sql). Written once, as
+    SQL: the same query built through the ORM cost about 2 ms of Python on every staff request."""
     def table(model: Any) -> sql.Identifier:
         return sql.Identifier(model._meta.db_table)
 
@@ -335,10 +334,9 @@ def _holders_of(app_label: str, codename: str) -> Q:
 
 def staff_of_brand(brand_id: int | QuerySet[Any] | None, *, roles: list[str] | None = None,
                    permission: str | None = None) -> list[User]:
-    """The active staff who work for brand `brand_id` (all-brand users included; any brand when
-    None; any of the brands a queryset of brand ids names, nobody when it names none, in the same
-    query) with one of `roles`, or holding `permission` ("app_label.codename"): the people an alert
-    of that brand is for."""
+    """The active staff who work for brand `brand_id` (all-brand users included; any brand when None; any of
+    the brands a queryset of brand ids names, nobody when it names none, in the same query) with one of
+    `roles`, or holding `permission` ("app_label.codename"): the people an alert of that brand is for."""
     qs = User.objects.filter(is_active=True)
     if roles is not None:
         qs = qs.filter(role__code__in=roles)

@@ -618,9 +618,8 @@ def otp_disable(*, user: User, token: str) -> None:
 
 @transaction.atomic
 def otp_reset(*, actor: User, user: User, reason: str = "") -> int:
-    """An administrator removes another user's two-factor devices (lost phone). The user's open
-    sessions lose their verification; a privileged user must set up a new device at once.
-    Emits "staff.2fa_reset"."""
+    """An administrator removes another user's two-factor devices (lost phone). The user's open sessions lose
+    their verification; a privileged user must set up a new device at once. Emits "staff.2fa_reset"."""
     _require_admin(actor)
     if user.pk == actor.pk:
         raise NotAllowed(_("Ask another administrator to reset your own two-factor authentication."))

@@ -655,8 +655,25 @@ EMAIL_TIMELINE = [
 ]
 
 
+@transaction.atomic
+def outbound_emails_anonymise(*, client: Client, actor: User | None, placeholder: str) -> int:
+    """Erasure (compliance.erasure decides and authorises): the client's emails keep their template, times
+    and status, but their address is emptied and subject and bodies become `placeholder`; one still queued
+    is failed rather than sent to nobody. Returns the emails anonymised; audited without personal data."""
+    emails = OutboundEmail.objects.filter(client=client)
+    emails.filter(status=EmailStatus.QUEUED).update(status=EmailStatus.FAILED, last_error=placeholder)
+    count = 0
+    for email in emails:
+        email.to_email, email.subject, email.body_text, email.body_html = "", placeholder, placeholder, ""
+        email.save(update_fields=["to_email", "subject", "body_text", "body_html"])
+        count += 1
+    audit_record(action="email.anonymise", obj=client, after={"emails": count}, actor=actor)
+    return count
+
+
 __all__ = [
     "EmailSendResult", "RenderedEmail", "email_deliver", "email_queue", "email_render", "email_requeue_stale",
     "email_send_templated", "email_template_pick", "email_template_save", "email_template_validate",
     "language_chain", "render_text", "sample_context", "template_context", "template_problems",
+    "outbound_emails_anonymise",
 ]

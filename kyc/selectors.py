@@ -331,3 +331,11 @@ def clients_sharing_address(*, client: Client, limit: int = 20) -> list[tuple[in
                       postcode_key=own.postcode_key, country=own.country)
             .exclude(client=client).values_list("client_id", "postcode", "country").order_by("client_id")[:limit])
     return [(client_id, f"{postcode}, {country}") for client_id, postcode, country in rows]
+
+
+def rejected_applicants_with_documents(*, brand_id: int, rejected_before: Any) -> list[int]:
+    """Ids of the brand's clients whose verification stands rejected since before `rejected_before` and who
+    still have documents on file: what the retention schedule removes (compliance.retention)."""
+    return list(KycProfile.objects.filter(
+        client__brand_id=brand_id, status=KycStatus.REJECTED, status_changed_at__lt=rejected_before,
+        client_id__in=Document.objects.values("client_id")).values_list("client_id", flat=True))

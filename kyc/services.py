@@ -791,10 +791,28 @@ def staff_reviewers(*, submission: Submission) -> list[User]:
     return [u for u in users if user_can(u, REVIEW)]
 
 
+@transaction.atomic
+def kyc_records_erase(*, client: Client, actor: User | None) -> int:
+    """Erasure (compliance.erasure decides and authorises): the client's documents go, their rows now and
+    their files from the private store once the transaction commits (a rollback keeps them), and the
+    address of residence is emptied, in the profile's history too. Status, dates and decisions stay.
+    Returns the documents removed; audited without personal data."""
+    documents = list(Document.objects.filter(client=client).values_list("storage_name", flat=True))
+    Document.objects.filter(client=client).delete()
+    blank = {"address_line1": "", "address_line2": "", "city": "", "postcode": ""}
+    KycProfile.objects.filter(client=client).update(**blank, address_hash="")
+    KycProfile.history.filter(client_id=client.pk).update(**blank)
+    transaction.on_commit(lambda: [storage.file_remove(name) for name in documents])
+    audit_record(action="kyc.records_erase", obj=client, after={"documents": len(documents)}, actor=actor)
+    return len(documents)
+
+
 __all__ = [
     "DocumentIn", "ExpiryReport", "document_view_record", "ReviewRefused", "SubmissionRefused", "kyc_expiry_run", "kyc_policy_save",
     "kyc_profile_save", "questionnaire_submit", "staff_reviewers", "submission_approve", "submission_assign", "submission_checks_record",
     "submission_claim", "submission_create", "submission_reject", "submission_request_info",
     # The upload checks, which support's attachments pass too (one safe-file rule for every upload).
     "upload_read", "upload_validate",
+    # erasure of a person's data (compliance.erasure)
+    "kyc_records_erase",
 ]

@@ -437,10 +437,9 @@ SELECT * FROM json_to_recordset(%s::json)
 
 
 def _receipts_write(rows: list[Receipt]) -> None:
-    """Save new delivery rows in one INSERT (a batch's rows are a thousand or so: the ORM's
-    bulk_create spent more time building model instances than PostgreSQL spent writing). The rows
-    go as one JSON parameter, which orjson writes in C: arrays, one per column, were quoted element
-    by element in Python."""
+    """Save new delivery rows in one INSERT (a batch's rows are a thousand or so: the ORM's bulk_create spent
+    more time building model instances than PostgreSQL spent writing). The rows go as one JSON parameter,
+    which orjson writes in C: arrays, one per column, were quoted element by element in Python."""
     if not rows:
         return
     with transaction.get_connection().cursor() as cur:

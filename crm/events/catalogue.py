@@ -132,8 +132,7 @@ class EventType:
         return None if problem is None else (f"data{problem[0]}", problem[1])
 
     def fields(self) -> list[PayloadField]:
-        """The payload's fields for the administrators' page, nested records flattened
-        ("owner.code")."""
+        """The payload's fields for the administrators' page, nested records flattened ("owner.code")."""
         if self.payload is None:
             return []
         return list(_describe(self.payload, ""))
@@ -172,11 +171,10 @@ def _app_of(module: str) -> str:
 
 
 def declare(name: str, *, payload: type | None, version: int = 1, description: str = "") -> EventType:
-    """Declare event `name`: its payload (a TypedDict, or None for an event without data), the
-    payload's version, and a sentence for administrators. The owning app is the payload's (or,
-    without one, the caller's) app. Declaring the same event again with the same payload is a
-    no-op (a module imported twice); with another payload or version it is an error: an event has
-    one owner and one contract."""
+    """Declare event `name`: its payload (a TypedDict, or None for an event without data), the payload's
+    version, and a sentence for administrators. The owning app is the payload's (or, without one, the
+    caller's) app. Declaring the same event again with the same payload is a no-op (a module imported twice);
+    with another payload or version it is an error: an event has one owner and one contract."""
     if not EVENT_NAME_RE.match(name):
         raise ValueError(f"{name!r} is not an event name (like client.created)")
     if payload is not None and not is_typeddict(payload):

@@ -54,10 +54,9 @@ class Proposal:
 
 @dataclasses.dataclass(frozen=True, eq=False)
 class FourEyes:
-    """One kind of four-eyes decision (see the module's docstring). `name` says what is decided
-    ("case decision"); `proposer_field` is the model's foreign key to who proposed; `value_fields`
-    hold what they proposed (cleared on sending back); `approver_field` (optional) where the approver
-    is stored."""
+    """One kind of four-eyes decision (see the module's docstring). `name` says what is decided ("case
+    decision"); `proposer_field` is the model's foreign key to who proposed; `value_fields` hold what they
+    proposed (cleared on sending back); `approver_field` (optional) where the approver is stored."""
 
     name: str
     proposer_field: str
@@ -103,9 +102,8 @@ class FourEyes:
         after: Mapping[str, Any] | None = None,
         save: Sequence[str] = (),
     ) -> Proposal:
-        """Record `actor`'s proposal (`values` for the value fields) on `obj`, save those fields
-        (and those of `save`) and audit it. The caller holds the row's lock and has checked the
-        object's state."""
+        """Record `actor`'s proposal (`values` for the value fields) on `obj`, save those fields (and those of
+        `save`) and audit it. The caller holds the row's lock and has checked the object's state."""
         unknown = set(values) - set(self.value_fields)
         if unknown:
             raise ValueError(f"{self.name}: {sorted(unknown)} are not fields of the proposal")

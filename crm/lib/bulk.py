@@ -110,12 +110,11 @@ def _stored(f: models.Field[Any, Any], value: Any) -> Any:
 
 def _records(model: type[models.Model], rows: Sequence[Mapping[str, Any]], with_pk: bool
              ) -> tuple[list[dict[str, Any]], dict[str, Any]]:
-    """(per-row records, constant record), both keyed by column: a value every row shares (a
-    left-out column's default, the batch's brand or timestamp) travels once in the constant
-    record, the rest row by row. A missing value is what Django would store ("" for text, the
-    default, or NULL); a NOT NULL column with none of these makes the write fail loudly. Keys
-    that are not columns are ignored by PostgreSQL. Values of encrypted columns are given in clear
-    and encrypted here."""
+    """(per-row records, constant record), both keyed by column: a value every row shares (a left-out column's
+    default, the batch's brand or timestamp) travels once in the constant record, the rest row by row. A
+    missing value is what Django would store ("" for text, the default, or NULL); a NOT NULL column with none
+    of these makes the write fail loudly. Keys that are not columns are ignored by PostgreSQL. Values of
+    encrypted columns are given in clear and encrypted here."""
     fields = _columns(model, with_pk=with_pk)
     present = set(rows[0])
     names = {f.attname: column(f) for f in fields}
@@ -233,13 +232,12 @@ SEND_BUFFER = 4 * 1024 * 1024
 
 
 def _roomy_send_buffer(fd: int) -> None:
-    """Let a Unix socket hold what a pipelined block sends ahead. PostgreSQL reads a statement only
-    once it has finished the one before, so whatever does not fit in the socket waits in
-    psycopg, and Python with it: a Unix socket's default buffer (about 200 kB) holds less than one
-    chunk of a batch, and Python would then trickle the rest across as PostgreSQL reads it instead
-    of preparing the next chunk (a 1,000-lead batch took a quarter longer over a Unix socket than
-    over TCP). A TCP socket sizes its own buffer and is left alone. The kernel caps the size at
-    net.core.wmem_max."""
+    """Let a Unix socket hold what a pipelined block sends ahead. PostgreSQL reads a statement only once it
+    has finished the one before, so whatever does not fit in the socket waits in psycopg, and Python with it:
+    a Unix socket's default buffer (about 200 kB) holds less than one chunk of a batch, and Python would then
+    trickle the rest across as PostgreSQL reads it instead of preparing the next chunk (a 1,000-lead batch
+    took a quarter longer over a Unix socket than over TCP). A TCP socket sizes its own buffer and is left
+    alone. The kernel caps the size at net.core.wmem_max."""
     with socket.socket(fileno=os.dup(fd)) as sock:
         if sock.family == socket.AF_UNIX and sock.getsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF) < SEND_BUFFER:
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, SEND_BUFFER)

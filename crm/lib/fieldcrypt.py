@@ -70,8 +70,7 @@ def encrypt_text(plaintext: str, *, purpose: str) -> str:
 
 
 def text_encrypter(*, purpose: str) -> Callable[[str], str]:
-    """encrypt_text for many values of one column (a bulk writer's): the key looked up once; ""
-    stays ""."""
+    """encrypt_text for many values of one column (a bulk writer's): the key looked up once; "" stays ""."""
     keys = _column_keys()
     aes, aad, head = AESGCM(keys.keys[keys.current]), purpose.encode(), f"{PREFIX}{keys.current}:"
 

@@ -54,12 +54,11 @@ def _address(text: str) -> IPAddress | None:
 
 
 def client_ip(request: HttpRequest) -> str | None:
-    """The address of whoever sent `request`: the connection's peer (REMOTE_ADDR), or, when that
-    peer is one of the configured proxies (CRM_TRUSTED_PROXIES), the hop X-Forwarded-For names
-    before the trusted proxies, read from the right: every hop left of that could have been written
-    by the client itself. Without the setting the header is ignored, so nobody picks their own
-    address for the per-address limits (logins, the lead form, partner applications). Axes reads
-    the login's address here too (AXES_CLIENT_IP_CALLABLE)."""
+    """The address of whoever sent `request`: the connection's peer (REMOTE_ADDR), or, when that peer is one
+    of the configured proxies (CRM_TRUSTED_PROXIES), the hop X-Forwarded-For names before the trusted proxies,
+    read from the right: every hop left of that could have been written by the client itself. Without the
+    setting the header is ignored, so nobody picks their own address for the per-address limits (logins, the
+    lead form, partner applications). Axes reads the login's address here too (AXES_CLIENT_IP_CALLABLE)."""
     peer: str | None = request.META.get("REMOTE_ADDR") or None
     trusted = _trusted_proxies()
     if not trusted or peer is None:
@@ -256,11 +255,10 @@ def language_on_login(sender: object, request: HttpRequest | None, user: object,
 
 
 class HeaderScrubMiddleware(Middleware):
-    """First in the chain: request headers lose what the CRM will not store (NUL and control
-    characters, crm.lib.validation.unstorable_problem) before anything reads them. Headers are kept
-    as evidence (the user agent in the audit log and on lead touches, the session and CSRF cookies
-    looked up in the database), never as something a user asked to save, so they are cleaned rather
-    than refused."""
+    """First in the chain: request headers lose what the CRM will not store (NUL and control characters,
+    crm.lib.validation.unstorable_problem) before anything reads them. Headers are kept as evidence (the user
+    agent in the audit log and on lead touches, the session and CSRF cookies looked up in the database), never
+    as something a user asked to save, so they are cleaned rather than refused."""
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
         meta = request.META

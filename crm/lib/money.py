@@ -249,9 +249,8 @@ def money_round(amount: Decimal, currency: str) -> Decimal:
 
 
 def decimal_text(value: Decimal) -> str:
-    """`value` as plain decimal text without trailing zeros, never in exponent notation ("-300",
-    "250.5", "0.00012"): for JSON and command output, where str() of a normalised Decimal gives
-    "-3E+2"."""
+    """`value` as plain decimal text without trailing zeros, never in exponent notation ("-300", "250.5",
+    "0.00012"): for JSON and command output, where str() of a normalised Decimal gives "-3E+2"."""
     text = format(to_decimal(value).normalize(), "f")
     return "0" if text in ("-0", "0") else text
 

@@ -181,10 +181,9 @@ def name_problem(value: str) -> str | None:
 
 
 def text_clean(value: str | None, *, field: str, max_length: int, required: bool = False) -> str:
-    """Trimmed text within `max_length`; "" allowed unless `required`. NUL and lone surrogates,
-    which no text column can hold, and control characters are refused by name instead of failing
-    the write. A name (NAME_FIELDS) holding a bidirectional control that could disguise it is
-    refused too."""
+    """Trimmed text within `max_length`; "" allowed unless `required`. NUL and lone surrogates, which no text
+    column can hold, and control characters are refused by name instead of failing the write. A name
+    (NAME_FIELDS) holding a bidirectional control that could disguise it is refused too."""
     value = (value or "").strip()
     problem = name_problem(value) if field in NAME_FIELDS else unstorable_problem(value)
     if problem:

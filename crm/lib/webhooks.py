@@ -128,13 +128,12 @@ class WebhookInbox[R: models.Model, S, N](abc.ABC):
 
     def __init__(self, model: type[R], outcomes: type[models.TextChoices], refused: type[Exception], *,
                  sender_field: str, log_key: str, label: str, header_prefix: str, logger: logging.Logger) -> None:
-        """``outcomes``: the model's outcome choices, ACCEPTED ("accepted"), DUPLICATE,
-        REFUSED_BAD_SIGNATURE, REFUSED_STALE, REFUSED_MALFORMED and the app's own refusals
-        (answered 404, see STATUS). ``refused``: the adapters' refusal, a
-        crm.exceptions.WebhookNotBelieved with its ``reason``. ``sender_field``: the column naming
-        the sender as in the URL ("provider_code"); ``log_key``: the key naming it in the log
-        lines' extra ("provider"); ``label``: how the log lines start ("webhook"); ``header_prefix``:
-        the sender's own headers ("x-psp-")."""
+        """``outcomes``: the model's outcome choices, ACCEPTED ("accepted"), DUPLICATE, REFUSED_BAD_SIGNATURE,
+        REFUSED_STALE, REFUSED_MALFORMED and the app's own refusals (answered 404, see STATUS). ``refused``:
+        the adapters' refusal, a crm.exceptions.WebhookNotBelieved with its ``reason``. ``sender_field``: the
+        column naming the sender as in the URL ("provider_code"); ``log_key``: the key naming it in the log
+        lines' extra ("provider"); ``label``: how the log lines start ("webhook"); ``header_prefix``: the
+        sender's own headers ("x-psp-")."""
         self.model, self.outcomes, self.refused = model, outcomes, refused
         self.sender_field, self.log_key, self.label = sender_field, log_key, label
         self.header_prefix, self.logger = header_prefix, logger

@@ -51,7 +51,7 @@ from crm.services.client_stages import (
     client_stage_prove,
     client_verification_set,
 )
-from crm.services.clients import client_assign, client_assign_bulk, client_update
+from crm.services.clients import client_assign, client_assign_bulk, client_erase, client_update
 from crm.services.notes import note_add
 from crm.services.notifications import notification_mark_read, notification_send, notify_user, notify_users
 from crm.services.restrictions import (
@@ -68,7 +68,7 @@ __all__ = [
     "CLASSIFY_PERMISSION", "client_classification_set",
     "Access", "ClientsCreation", "NewClient", "access_export_record", "access_listener_register",
     "access_login_record", "access_search_record",
-    "brand_create", "client_assign", "client_assign_bulk",
+    "brand_create", "client_assign", "client_assign_bulk", "client_erase",
     "client_contact_reveal",
     "client_create", "client_from_row", "client_share", "client_stage_change", "client_stage_override",
     "client_stage_prove", "client_verification_set", "client_unshare", "client_update", "client_view_record",

@@ -52,9 +52,8 @@ _ACCESS_LISTENERS: dict[str, AccessListener] = {}
 
 
 def access_listener_register(name: str, listener: AccessListener) -> None:
-    """Hear every access the core logs (agent monitoring records them in its activity table). A
-    listener must be cheap (it runs in the request) and must not raise: one that does is logged and
-    the access stands."""
+    """Hear every access the core logs (agent monitoring records them in its activity table). A listener must
+    be cheap (it runs in the request) and must not raise: one that does is logged and the access stands."""
     _ACCESS_LISTENERS[name] = listener
 
 

@@ -121,12 +121,11 @@ def client_stage_override(*, actor: User, client: Client, stage: str, reason: st
 def client_verification_set(*, client: Client, verified: bool, actor: User | None = None, reason: str = "",
                             evidence: dict[str, Any] | None = None) -> Client:
     """Set whether the client's identity verification stands: the one state every app reads
-    (crm.selectors.client_verified). Only the KYC app calls this, in the transaction that changes
-    its own status: an approval sets it (and proves the verified stage, client_stage_prove: in the
-    same transaction, so no reader ever sees an approved client at an earlier stage); an expiry, a
-    rejection or an approval withdrawn for review clears it. Audited ("client.verification_set" /
-    "client.verification_cleared"); the KYC app's own events announce the change. Setting the
-    current state again changes nothing."""
+    (crm.selectors.client_verified). Only the KYC app calls this, in the transaction that changes its own
+    status: an approval sets it (and proves the verified stage, client_stage_prove: in the same transaction,
+    so no reader ever sees an approved client at an earlier stage); an expiry, a rejection or an approval
+    withdrawn for review clears it. Audited ("client.verification_set" / "client.verification_cleared"); the
+    KYC app's own events announce the change. Setting the current state again changes nothing."""
     _lock_client(client)
     if verified == (client.verified_at is not None):
         return client

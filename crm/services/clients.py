@@ -25,12 +25,13 @@ from crm.lib.validation import (
     text_clean,
     timezone_normalise,
 )
-from crm.models import Client, Desk, User
+from crm.models import Client, Desk, Note, User
 from crm.models.locks import client_lock_queryset
 from crm.permissions import assignment_refusal
 from crm.selectors import mask_email, mask_phone
 from crm.services.common import _require, _text, _user_in_brand
 from crm.services.notifications import notify_user
+from plumbing.redact import scrub, scrub_pattern
 
 CLIENT_TEXT_LIMITS: dict[str, int] = {
     "first_name": 100, "last_name": 100, "source": 100, "campaign": 100, "utm_source": 100,
@@ -205,6 +206,25 @@ def client_update(*, actor: User | None, client: Client, reason: str = "", **cha
         "reason": reason,
     })
     return client
+
+
+@transaction.atomic
+def client_erase(*, actor: User | None, client: Client, name: str, placeholder: str) -> int:
+    """Erasure (compliance.erasure authorises): named `name`, no contacts or birth date (history rows too), notes'
+    text `placeholder`, the old name and contacts scrubbed from the timeline; audited without personal data."""
+    _lock_client(client)
+    pattern = scrub_pattern([client.full_name, client.first_name, client.last_name, client.email, client.phone])
+    blank = {"first_name": name, "last_name": "", "email": "", "phone": "", "date_of_birth": None}
+    Client.objects.filter(pk=client.pk).update(**blank, email_hash="", phone_hash="", updated_at=timezone.now())
+    Client.history.filter(id=client.pk).update(**blank)
+    notes = client.notes.update(body=placeholder)
+    Note.history.filter(client_id=client.pk).update(body=placeholder)
+    for event in client.events.all():
+        event.data = scrub(event.data, pattern, name)
+        event.save(update_fields=["data"])
+    audit_record(action="client.erase", obj=client, after={"notes": notes}, actor=actor)
+    client.refresh_from_db()
+    return notes
 
 
 @transaction.atomic

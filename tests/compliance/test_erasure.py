@@ -1,0 +1,114 @@
+"""The erasure engine (issue 64, section 2): a client with nothing to hold is anonymised everywhere staff
+look (client page, search, history); one with a deposit history keeps the transactions (held five years
+after the relationship ends, the end date shown) but loses name and contacts; an open case or money in
+the wallet blocks it with the reasons; the audit chain still verifies afterwards."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+from django.urls import reverse
+
+from compliance.erasure import DataKind, Treatment, erasure_apply, erasure_plan
+from compliance.exceptions import ErasureRefused
+from compliance.services import case_item_attach
+from crm.audit import verify_chain
+from crm.models import AuditLog, Client, Note, RoleCode
+from crm.services import note_add
+from tests.compliance.aml_support import deposit, withdrawal
+from tests.factories import make_brand, make_client, make_user
+from wallet.models import LedgerTransaction
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def world():
+    brand = make_brand()
+    agent = make_user(role_code=RoleCode.SALES_AGENT, brand=brand)
+    officer = make_user(role_code=RoleCode.COMPLIANCE, brand=brand)
+    client = make_client(brand=brand, owner=agent, first_name="Zenobia", last_name="Quartermaine",
+                         email="zenobia.q@example.com", phone="+442071838750", country="GB")
+    note_add(actor=agent, client=client, body="Zenobia said she moved to Lisbon, call her on Friday")
+    return client, agent, officer
+
+
+def test_it_anonymises_a_client_with_nothing_to_hold(world, client):
+    target, agent, officer = world
+    plan = erasure_plan(target)
+    assert not plan.blocked
+    assert plan.relationship_end is None
+    assert plan.item(DataKind.PROFILE).treatment == Treatment.ANONYMISED
+    assert plan.item(DataKind.TRANSACTIONS).treatment == Treatment.ANONYMISED  # nothing to keep records of
+    report = erasure_apply(client=target, actor=officer, plan=plan)
+
+    target.refresh_from_db()
+    assert target.full_name == report.name == f"Erased client {str(target.code)[:8]}"
+    assert (target.email, target.phone, target.date_of_birth) == ("", "", None)
+    client.force_login(agent)
+    page = client.get(reverse("client_detail", args=[target.code])).content.decode()
+    assert "Erased client" in page
+    assert "Zenobia" not in page and "Quartermaine" not in page and "Lisbon" not in page
+    found = client.get(reverse("client_search"), {"q": "Quartermaine"}).content.decode()
+    assert str(target.code) not in found  # no match: the name is gone
+    assert str(target.code) in client.get(reverse("client_search"), {"q": "Erased"}).content.decode()
+    history = list(Client.history.filter(id=target.pk).values_list("first_name", "last_name", "email"))
+    assert len(history) >= 1
+    assert all("Zenobia" not in f and "Quartermaine" not in last and not email for f, last, email in history)
+    assert not Note.history.filter(client_id=target.pk, body__icontains="Lisbon").exists()
+    row = AuditLog.objects.get(action="compliance.client_erased", object_id=str(target.code))
+    assert "Zenobia" not in str(row.after) and "zenobia" not in str(row.after)
+
+
+def test_it_keeps_transactions_of_a_client_with_a_deposit_history_but_erases_the_name(world):
+    target, _agent, officer = world
+    last = dt.datetime(2026, 3, 1, 12, tzinfo=dt.UTC)
+    deposit(target, "250.00", at=last - dt.timedelta(days=10))
+    withdrawal(target, "250.00", at=last)
+    plan = erasure_plan(target)
+    assert not plan.blocked, plan.blockers
+    assert plan.relationship_end == last
+    held = plan.item(DataKind.TRANSACTIONS)
+    assert held.treatment == Treatment.HELD
+    assert held.hold is not None and held.hold.until == dt.date(2031, 3, 1)
+    assert "5 years" in held.hold.basis
+    assert plan.held(DataKind.KYC_DOCUMENTS)
+    before = LedgerTransaction.objects.filter(legs__account__client=target).distinct().count()
+
+    report = erasure_apply(client=target, actor=officer, plan=plan)
+
+    target.refresh_from_db()
+    assert "Zenobia" not in target.full_name and target.email == ""
+    assert LedgerTransaction.objects.filter(legs__account__client=target).distinct().count() == before == 2
+    assert report.held[DataKind.TRANSACTIONS] == "2031-03-01"
+
+
+def test_it_blocks_a_client_with_an_open_case_or_a_balance_with_the_reasons(world):
+    target, _agent, officer = world
+    deposit(target, "80.00")
+    case_item_attach(client=target, kind="aml_alert", ref_id="erasure-1", summary="large deposit", score=70)
+    plan = erasure_plan(target)
+    assert plan.blocked
+    reasons = " ".join(plan.blockers)
+    assert "case" in reasons and "80.00" in reasons and "USD" in reasons
+    with pytest.raises(ErasureRefused):
+        erasure_apply(client=target, actor=officer, plan=plan)
+    target.refresh_from_db()
+    assert target.first_name == "Zenobia"
+
+
+def test_the_audit_chain_still_verifies_after_an_erasure(world):
+    target, _agent, officer = world
+    assert verify_chain().ok
+    erasure_apply(client=target, actor=officer, plan=erasure_plan(target))
+    report = verify_chain()
+    assert report.ok, report.problem
+
+
+def test_only_officers_who_work_data_requests_may_erase(world):
+    from crm.exceptions import NotAllowed
+
+    target, agent, _officer = world
+    with pytest.raises(NotAllowed):
+        erasure_apply(client=target, actor=agent, plan=erasure_plan(target))
