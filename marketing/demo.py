@@ -1,6 +1,7 @@
 """The marketing demo for `make run` (manage.py marketing_seed_demo): a marketer, and for each demo
 brand a few segments on money, trading and the client's facts, the first with its members recorded
-once. Loaded once: a brand that has segments already is left as it is."""
+once, and its clients' marketing consent (marketing.consent_demo). Loaded once: a brand that has
+segments already is left as it is."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from django.db import transaction
 
 from crm.models import Brand, RoleCode, User
 from crm.services import user_create
+from marketing.consent_demo import consent_seed_demo
 from marketing.models import Segment
 from marketing.services import segment_save, segment_snapshot_take
 
@@ -106,4 +108,5 @@ def marketing_seed_demo(*, admin: User) -> MarketingDemo:
                 segment=result.segments[-len(SEGMENTS)],
                 reason="demo: the win-back list as first drawn",
             )
+            consent_seed_demo(brand=brand)  # who may receive marketing, by channel (marketing.consent_demo)
     return result
