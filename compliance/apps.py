@@ -69,6 +69,24 @@ class ComplianceConfig(AppConfig):
 
         job_kind_register(TRAIL_JOB_KIND, label=_("Compliance trail export"),
                           counts={"rows": _("Rows"), "documents": _("Documents")})
+        # Data-subject requests (issue 64): officers and administrators see, record, export and decide them.
+        from compliance.data_requests import EXPORT_JOB_KIND
+
+        contribute("compliance.data_requests", permissions=_data_request_permissions(), navigation=[
+            NavItem("compliance_data_requests", _("Data requests"), "compliance_data_requests", "inbox",
+                    permission="compliance.view_datasubjectrequest", order=298)])
+        job_kind_register(EXPORT_JOB_KIND, label=_("Copy of a client's personal data"),
+                          counts={"files": _("Files"), "rows": _("Rows")})
+
+def _data_request_permissions() -> dict[str, list[str]]:
+    """Compliance officers and administrators see clients' data-subject requests, record one on a
+    client's behalf, build the export, approve an erasure or refuse; nobody else."""
+    from crm.models import RoleCode
+
+    officer = ["compliance.view_datasubjectrequest", "compliance.add_datasubjectrequest",
+               "compliance.change_datasubjectrequest"]
+    return {RoleCode.ADMIN: officer, RoleCode.COMPLIANCE: officer}
+
 
 def _screening_permissions() -> dict[str, list[str]]:
     """Compliance officers and administrators work the screening queue, decide hits and load list

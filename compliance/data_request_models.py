@@ -98,8 +98,9 @@ class DataSubjectRequest(models.Model):
         return self.status in OPEN_DATA_REQUEST_STATUSES
 
     def days_left(self, when: dt.datetime) -> int:
-        """Whole days to the due date (negative: overdue by that many); counted from `when`."""
-        return (self.due_at - when).days if self.due_at >= when else -((when - self.due_at).days + 1)
+        """Whole days to the due date, counted from `when`; negative: overdue by that many whole days
+        (at least one)."""
+        return (self.due_at - when).days if self.due_at >= when else -max(1, (when - self.due_at).days)
 
     def overdue_at(self, when: dt.datetime) -> bool:
         return self.is_open and when > self.due_at

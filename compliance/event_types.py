@@ -130,3 +130,25 @@ class AlertRaised(TypedDict):
 declare("compliance.alert_raised", payload=AlertRaised,
         description="An AML rule found a pattern in a client's money movements: the alert waits in the alert "
                     "queue with the ledger transactions that made it. Written without the client (tipping off).")
+
+
+class DataRequestChanged(TypedDict):
+    request: CodeText
+    client: CodeText
+    kind: str  # access, erasure
+    status: str  # received, in_progress, fulfilled, refused
+    due: DateTimeText
+    by: UserRef | None  # None: the client, in the trader's room
+
+
+# Data-subject requests (compliance.data_requests): written without the client, the data names it.
+declare("compliance.data_request_received", payload=DataRequestChanged,
+        description="A client asked for a copy of their personal data or for its erasure (in the trader's room, "
+                    "or recorded by staff); it is due one month after.")
+declare("compliance.data_request_started", payload=DataRequestChanged,
+        description="An officer started the export of a client's personal data for their access request.")
+declare("compliance.data_request_fulfilled", payload=DataRequestChanged,
+        description="A data-subject request was fulfilled: the copy of the data is ready for the client, or the "
+                    "erasure was applied.")
+declare("compliance.data_request_refused", payload=DataRequestChanged,
+        description="An officer refused a data-subject request, with the reason the client reads.")

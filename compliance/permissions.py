@@ -11,6 +11,8 @@ The permissions are Django model permissions held through the staff role's group
 - Risk: RISK_VIEW a client's score, RISK_RECOMPUTE it, RISK_CONFIGURE the model.
 - Jurisdictions: JURISDICTION_MANAGE the country rules.
 - The audit trail: TRAIL_EXPORT.
+- Data-subject requests (compliance.data_requests): DATA_REQUEST_VIEW to see them, DATA_REQUEST_RECORD to
+  record one on a client's behalf, DATA_REQUEST_WORK to export, approve an erasure or refuse.
 
 Who may be given a case is defined once, here (`case_assignable`, `case_officers_for`): the
 service that assigns, the case page's list of officers and the API all ask it.
@@ -42,6 +44,9 @@ RISK_RECOMPUTE = "compliance.change_riskscore"
 RISK_CONFIGURE = "compliance.change_riskmodel"
 JURISDICTION_MANAGE = "compliance.change_jurisdiction"
 TRAIL_EXPORT = "compliance.add_trailexport"
+DATA_REQUEST_VIEW = "compliance.view_datasubjectrequest"
+DATA_REQUEST_RECORD = "compliance.add_datasubjectrequest"
+DATA_REQUEST_WORK = "compliance.change_datasubjectrequest"
 
 
 def case_assignable(*, case: Case, user: Any) -> bool:

@@ -349,3 +349,18 @@ RISK_SCORES_VIEW = PublishedView(
 )
 
 PUBLISHED_VIEWS = (RISK_SCORES_VIEW,)
+
+# Data-subject requests (issue 64): the client's own, and the officers' list.
+from compliance.data_request_models import DataRequestKind, DataRequestStatus  # noqa: E402
+from compliance.data_requests import (  # noqa: E402
+    DETAILS_MAX,
+    data_request_archive,
+    data_request_archive_name,
+    data_request_for_client,
+    data_request_get_for_user,
+    data_request_queue,
+    data_requests_for_client,
+)
+
+__all__ += ["DETAILS_MAX", "DataRequestKind", "DataRequestStatus", "data_request_archive", "data_request_archive_name",
+            "data_request_for_client", "data_request_get_for_user", "data_request_queue", "data_requests_for_client"]

@@ -141,3 +141,20 @@ __all__ = [
     "restriction_trading_sync", "restrictions_expire", "screening_hit_approve", "screening_hit_decide",
     "screening_hit_send_back", "watchlist_load",
 ]
+
+# Data-subject requests (issue 64): the client's request, the export, refusal, an erasure's approval, and
+# the registry through which apps above compliance add their part of a client's copy of their data.
+from compliance.data_requests import (  # noqa: E402
+    SubjectDataSection,
+    WithheldKind,
+    data_request_erasure_approve,
+    data_request_export_start,
+    data_request_refuse,
+    data_request_submit,
+    subject_data_section_register,
+    subject_data_withheld_register,
+)
+
+__all__ += ["SubjectDataSection", "WithheldKind", "data_request_erasure_approve", "data_request_export_start",
+            "data_request_refuse", "data_request_submit", "subject_data_section_register",
+            "subject_data_withheld_register"]

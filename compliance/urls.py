@@ -4,7 +4,14 @@ from __future__ import annotations
 
 from django.urls import URLPattern, URLResolver, path
 
-from compliance import aml_views, cases_views, dashboard_views, screening_views, views_risk
+from compliance import (
+    aml_views,
+    cases_views,
+    dashboard_views,
+    data_request_views,
+    screening_views,
+    views_risk,
+)
 from compliance import views_restrictions as restrictions
 
 urlpatterns: list[URLPattern | URLResolver] = [
@@ -50,4 +57,14 @@ urlpatterns: list[URLPattern | URLResolver] = [
     path("compliance/aml/rules/<uuid:code>/", aml_views.rule_detail, name="compliance_aml_rule"),
     path("compliance/aml/rules/<uuid:code>/versions/<int:number>/dry-run/", aml_views.rule_dry_run,
          name="compliance_aml_rule_dry_run"),
+    # Data-subject requests (issue 64): the clock, the export, an erasure's approval.
+    path("compliance/data-requests/", data_request_views.data_request_list, name="compliance_data_requests"),
+    path("compliance/data-requests/record/", data_request_views.data_request_record,
+         name="compliance_data_request_record"),
+    path("compliance/data-requests/<uuid:code>/", data_request_views.data_request_detail,
+         name="compliance_data_request"),
+    path("compliance/data-requests/<uuid:code>/archive.zip", data_request_views.data_request_download,
+         name="compliance_data_request_download"),
+    path("compliance/data-requests/<uuid:code>/<slug:action>/", data_request_views.data_request_action,
+         name="compliance_data_request_action"),
 ]

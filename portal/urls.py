@@ -7,6 +7,7 @@ from django.urls import path
 from portal import (
     account_views,
     challenge_views,
+    data_views,
     kyc_views,
     security_views,
     support_views,
@@ -31,6 +32,8 @@ urlpatterns = [
     path("portal/security/two-factor/", views.two_factor, name="two_factor"),
     path("portal/consents/", views.consents_accept, name="consents_accept"),
     path("portal/documents/<str:code>/", views.document, name="document"),
+    path("portal/my-data/", data_views.my_data, name="my_data"),
+    path("portal/my-data/<str:code>/download/", data_views.my_data_download, name="my_data_download"),
     path("portal/security/sessions/", security_views.sessions, name="sessions"),
     path("portal/security/sessions/<str:code>/end/", security_views.session_end, name="session_end"),
     path("portal/notifications/", security_views.notifications, name="notifications"),

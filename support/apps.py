@@ -15,7 +15,9 @@ class SupportConfig(AppConfig):
         from crm.registry import ApiScope, contribute
         from support.complaints import TEMPLATES as COMPLAINT_EMAILS
         from support.outbound import TEMPLATES as ANSWER_EMAILS
+        from support.subject_data import register as subject_data_register
 
+        subject_data_register()  # the tickets in a client's copy of their data (compliance.data_requests)
         contribute("support", permissions=_permissions(), timeline=_timeline(), navigation=_navigation(),
                    playbook_templates=[*COMPLAINT_EMAILS, *ANSWER_EMAILS], api_scopes=[
                        ApiScope("support:read", _("Read the brand's support tickets and their threads."), order=340),

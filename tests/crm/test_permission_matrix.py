@@ -47,6 +47,8 @@ SEGMENT_MODEL = {
     "support": "other",
     # a ticket's file on the staff desk (support/tickets/<reference>/files/<code>/)
     "tickets": "other",
+    # a data-subject request (compliance/data-requests/<code>/...) and a client's own (portal/my-data/<code>/...)
+    "data-requests": "other", "my-data": "other",
 }
 # Pages the matrix does not post to, each with why.
 SKIPPED = {

@@ -20,7 +20,13 @@ from django.utils import timezone
 
 from automation.exceptions import RunTransitionRefused
 from automation.models import AutomationRun
-from compliance.exceptions import AmlAlertTransitionRefused, CaseTransitionRefused, HitTransitionRefused
+from compliance.data_request_models import DataSubjectRequest
+from compliance.exceptions import (
+    AmlAlertTransitionRefused,
+    CaseTransitionRefused,
+    DataRequestTransitionRefused,
+    HitTransitionRefused,
+)
 from compliance.models import AmlAlert, Case, ScreeningHit
 from crm.exceptions import EventDeliveryTransitionRefused, JobTransitionRefused, StageRefused
 from crm.lib.states import StateMachine, TransitionRefused, machines
@@ -107,6 +113,7 @@ MODELS: dict[str, tuple[Callable[[str], Any], type[TransitionRefused]]] = {
     "compliance case": (lambda s: Case(status=s), CaseTransitionRefused),
     "screening hit": (lambda s: ScreeningHit(status=s), HitTransitionRefused),
     "aml alert": (lambda s: AmlAlert(status=s), AmlAlertTransitionRefused),
+    "data-subject request": (lambda s: DataSubjectRequest(status=s), DataRequestTransitionRefused),
     "partner": (lambda s: Partner(status=s), PartnerTransitionRefused),
     "partner application": (lambda s: PartnerApplication(status=s), ApplicationTransitionRefused),
     "partner payout": (lambda s: PartnerPayout(state=s), PayoutTransitionRefused),
