@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import io
+from datetime import timedelta
 
 import django_rq
 import pytest
@@ -141,3 +142,31 @@ def test_automation_adds_a_client_to_a_segment_once(people):
     with pytest.raises(ValidationFailed):
         automation_rule_save(actor=world.admin, brand=world.brand, name="Bad", trigger="lead.status_changed",
                              conditions=[], actions=[{"type": "add_to_segment", "segment": "not-a-segment"}])
+
+
+def test_the_sales_desk_and_marketing_match_the_same_clients_with_one_engine(people):
+    """One engine: a sales desk's segment and marketing's definition on the same facts (the client's,
+    and the pipeline status leads registers) match the same clients; "registered until" counts its day."""
+    from django.utils import timezone
+
+    from marketing.engine import definition_clean, definition_member_ids
+
+    world, gb, de = people
+    seg = segment_save(actor=world.admin, brand=world.brand, name="New in GB",
+                       definition={"pipeline_statuses": "new", "countries": "gb de"})
+    marketing = definition_clean({"conditions": [{"fact": "pipeline_status", "op": "in", "value": "new"},
+                                                 {"fact": "country", "op": "in", "value": ["gb", "de"]}]},
+                                 brand=world.brand)
+    assert sorted(c.pk for c in segment_clients(segment=seg)) == definition_member_ids(
+        marketing, brand_id=world.brand.pk) == sorted([gb[1].pk, de.pk])
+    today = timezone.localdate()
+    until_today = segment_save(actor=world.admin, brand=world.brand, name="Until today",
+                               definition={"registered_to": today})
+    assert segment_clients(segment=until_today).count() == 3
+    from_tomorrow = segment_save(actor=world.admin, brand=world.brand, name="From tomorrow",
+                                 definition={"registered_from": (today + timedelta(days=1)).isoformat()})
+    assert segment_clients(segment=from_tomorrow).count() == 0
+    with pytest.raises(ValidationFailed) as exc:
+        segment_save(actor=world.admin, brand=world.brand, name="Backwards",
+                     definition={"registered_from": today, "registered_to": today - timedelta(days=1)})
+    assert set(exc.value.fields) == {"registered_to"}
