@@ -36,6 +36,7 @@ from django.utils.translation import gettext_lazy as _
 from compliance import permissions
 from compliance.exceptions import ErasureRefused
 from compliance.models import UNCLOSED_CASE_STATUSES, AmlAlert, AmlAlertStatus, Case
+from compliance.retention_models import ClientErasure
 from crm.audit import audit_record
 from crm.exceptions import NotAllowed
 from crm.models import Stage
@@ -231,6 +232,11 @@ def erased_name(client: Client) -> str:
     return f"Erased client {str(client.code)[:8]}"
 
 
+def client_erasures(*, client: Client) -> list[ClientErasure]:
+    """The erasures done to the client, newest first: what was kept, under which hold, until when."""
+    return list(ClientErasure.objects.filter(client=client))
+
+
 @transaction.atomic
 def erasure_apply(*, client: Client, actor: User | None, plan: ErasurePlan, request: Any = None) -> ErasureReport:
     """Apply `plan` to `client` in one transaction: the blockers are checked again (ErasureRefused, nothing
@@ -261,6 +267,9 @@ def erasure_apply(*, client: Client, actor: User | None, plan: ErasurePlan, requ
             for item in plan.items if item.treatment == Treatment.HELD}
     report = ErasureReport(client=str(client.code), name=name, counts={str(k): v for k, v in counts.items()},
                            held=held)
+    request_code = str(request.code) if request is not None else ""
+    ClientErasure.objects.create(client=client, erased_at=timezone.now(), erased_by=actor, request_code=request_code,
+                                 counts=report.counts, held=held)
     audit_record(action="compliance.client_erased", obj=client, actor=actor, brand=client.brand_id, after={
-        "request": str(request.code) if request is not None else "", "counts": report.counts, "held": held})
+        "request": request_code, "counts": report.counts, "held": held})
     return report

@@ -822,3 +822,10 @@ from compliance.data_request_models import (  # noqa: E402, F401 (re-exported)
     DataSubjectRequest,
 )
 
+# --- the retention schedule and erasures done (issue 64): loaded with the app's models -----------------
+from compliance.retention_models import (  # noqa: E402, F401 (re-exported)
+    ClientErasure,
+    RetentionKind,
+    RetentionRule,
+    RetentionRun,
+)

@@ -112,3 +112,77 @@ def test_only_officers_who_work_data_requests_may_erase(world):
     target, agent, _officer = world
     with pytest.raises(NotAllowed):
         erasure_apply(client=target, actor=agent, plan=erasure_plan(target))
+
+
+def _kyc_rejected(client):
+    from kyc.services import submission_checks_record, submission_create
+    from tests.kyc.conftest import documents, report
+
+    submission = submission_create(client=client, documents=documents(str(client.pk)))
+    submission_checks_record(submission=submission, report=report(decision="reject"))
+
+
+@pytest.fixture
+def kyc_files(settings, tmp_path):
+    settings.KYC_STORAGE_DIR = tmp_path / "kyc-private"
+    return tmp_path / "kyc-private"
+
+
+def _stored_files(root):
+    return sorted(p for p in root.rglob("*") if p.is_file()) if root.exists() else []
+
+
+def test_it_deletes_the_kyc_files_of_a_client_with_nothing_to_hold(world, kyc_files, django_capture_on_commit_callbacks):
+    from kyc.selectors import documents_for_client
+
+    target, _agent, officer = world
+    _kyc_rejected(target)
+    assert documents_for_client(client=target).count() == 2 and _stored_files(kyc_files)
+    plan = erasure_plan(target)
+    assert plan.item(DataKind.KYC_DOCUMENTS).treatment == Treatment.ERASED
+    with django_capture_on_commit_callbacks(execute=True):
+        report = erasure_apply(client=target, actor=officer, plan=plan)
+    assert report.counts[DataKind.KYC_DOCUMENTS] == 2
+    assert documents_for_client(client=target).count() == 0
+    assert not [p for p in _stored_files(kyc_files) if not p.name.endswith(".key")]
+
+
+def test_retention_removes_only_what_passed_its_time_reports_it_and_a_second_run_removes_nothing(kyc_files):
+    import time_machine
+
+    from compliance.retention_models import RetentionKind
+    from compliance.retention import retention_preview, retention_run
+    from kyc.selectors import documents_for_client
+
+    brand = make_brand()
+    now = dt.datetime(2026, 6, 1, 9, tzinfo=dt.UTC)
+    with time_machine.travel(now - dt.timedelta(days=800), tick=False):
+        old_lead = make_client(brand=brand, first_name="Oldlead", last_name="Faraway", email="old@example.com")
+    with time_machine.travel(now - dt.timedelta(days=300), tick=False):
+        new_lead = make_client(brand=brand, first_name="Newlead", last_name="Nearby")
+    with time_machine.travel(now - dt.timedelta(days=6 * 365), tick=False):
+        old_applicant = make_client(brand=brand, stage="registered", first_name="Oldapplicant")
+        _kyc_rejected(old_applicant)
+    with time_machine.travel(now - dt.timedelta(days=365), tick=False):
+        new_applicant = make_client(brand=brand, stage="registered", first_name="Newapplicant")
+        _kyc_rejected(new_applicant)
+
+    with time_machine.travel(now, tick=False):
+        preview = retention_preview()
+        assert preview[RetentionKind.LEADS_NEVER_CONVERTED] == 1
+        assert preview[RetentionKind.KYC_REJECTED] == 1
+        assert documents_for_client(client=old_applicant).count() == 2  # a preview changes nothing
+
+        run = retention_run()
+        assert run.results[RetentionKind.LEADS_NEVER_CONVERTED] == {"found": 1, "removed": 1}
+        assert run.results[RetentionKind.KYC_REJECTED] == {"found": 1, "removed": 2}  # two documents
+        for c in (old_lead, new_lead, old_applicant, new_applicant):
+            c.refresh_from_db()
+        assert old_lead.first_name.startswith("Erased client") and old_lead.email == ""
+        assert new_lead.first_name == "Newlead"
+        assert documents_for_client(client=old_applicant).count() == 0
+        assert documents_for_client(client=new_applicant).count() == 2
+
+        second = retention_run()
+        assert second.removed == 0
+        assert all(r == {"found": 0, "removed": 0} for r in second.results.values())
