@@ -61,6 +61,10 @@ class TokenRefused(NotFound):
         self.reason = reason
 
 
+def _brand_id(brand: Brand | int) -> int:
+    return int(brand.pk) if isinstance(brand, Brand) else int(brand)
+
+
 def _channel(value: Any) -> str:
     if value not in Channel.values:
         raise ValidationFailed(fields={"channel": [gettext("Unknown channel.")]})
@@ -165,7 +169,7 @@ def allowed_recipients(
     ids = list({int(i) for i in client_ids})
     if not ids:
         return set()
-    params = {"channel": channel, "at": at or timezone.now(), "ids": ids, "brand": int(getattr(brand, "pk", brand))}
+    params: dict[str, Any] = {"channel": channel, "at": at or timezone.now(), "ids": ids, "brand": _brand_id(brand)}
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         return {row[0] for row in cursor.fetchall()}
@@ -181,7 +185,7 @@ def suppression_of(*, brand: Brand | int, address: str, channel: str) -> Suppres
     hashes = keyed_hashes(address, kind="email" if channel == Channel.EMAIL else "phone")
     if not hashes:
         return None
-    brand_id = int(getattr(brand, "pk", brand))
+    brand_id = _brand_id(brand)
     return Suppression.objects.filter(brand_id=brand_id, channel=channel, **{f"{column}__in": hashes}).first()
 
 
@@ -197,7 +201,7 @@ def suppress(
     address = (parseaddr(address)[1] or address).strip() if channel == Channel.EMAIL else (address or "").strip()
     if not keyed_hashes(address, kind="email" if channel == Channel.EMAIL else "phone"):
         raise ValidationFailed(fields={"address": [gettext("Give an address.")]})
-    brand_id = int(getattr(brand, "pk", brand))
+    brand_id = _brand_id(brand)
     with transaction.atomic():
         existing = suppression_of(brand=brand_id, address=address, channel=channel)
         if existing is not None:

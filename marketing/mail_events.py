@@ -74,8 +74,9 @@ def _read(body: bytes) -> MailNotification:
         raise MailWebhookRefused("malformed", "the body is not JSON") from exc
     if not isinstance(data, dict):
         raise MailWebhookRefused("malformed", "the body is not a JSON object")
-    values = {key: data.get(key) for key in ("id", "type", "brand", "recipient")}
-    missing = [key for key, value in values.items() if not isinstance(value, str) or not value.strip()]
+    raw = {key: data.get(key) for key in ("id", "type", "brand", "recipient")}
+    missing = [key for key, value in raw.items() if not isinstance(value, str) or not value.strip()]
+    values = {key: str(value or "") for key, value in raw.items()}
     if missing:
         raise MailWebhookRefused("malformed", f"missing or not text: {', '.join(missing)}")
     if values["type"] not in KINDS:

@@ -7,8 +7,14 @@ from typing import Any
 
 from django.db.models import QuerySet
 
+from marketing.consent import consent_state
 from marketing.engine import definition_count, definition_member_ids
 from marketing.models import Segment, SegmentSnapshot
+
+
+def marketing_email_consent(*, client: Any) -> bool:
+    """Whether the client's latest decision about marketing email gives consent (marketing.consent)."""
+    return consent_state(client=client)["email"]
 
 
 def segment_count(*, segment: Segment, now: dt.datetime | None = None, tz: Any = None) -> int:

@@ -11,7 +11,7 @@ from django.utils import timezone
 
 from crm.lib.fieldcrypt import keyed_hashes
 from crm.models import Brand, Client
-from marketing import consent as marketing_consent
+from marketing.selectors import marketing_email_consent
 from portal.models import AccountChoice, ClientLogin, ConsentDocument, ConsentKind, ConsentRecord
 
 
@@ -66,7 +66,7 @@ def consents_due(*, client: Client, language: str) -> list[ConsentDocument]:
 def marketing_accepted(*, client: Client) -> bool:
     """Whether the client receives marketing email: marketing's own record of it (marketing.consent),
     which an unsubscribe link or the preference page changes as well as the room's profile."""
-    return marketing_consent.consent_state(client=client)["email"]
+    return marketing_email_consent(client=client)
 
 
 def trading_accounts(*, client: Client) -> list[Any]:

@@ -39,8 +39,7 @@ from crm.models import Brand, Client, Stage
 from crm.models.locks import client_lock
 from leads import services as leads_services
 from leads.services import Channel, IntakeMeta, lead_clean, lead_intake
-from marketing.consent import Channel as MarketingChannel
-from marketing.consent import consent_record
+from marketing.services import consent_record as marketing_consent_record
 from portal import totp
 from portal.cookies import SESSION
 from portal.models import (
@@ -132,8 +131,8 @@ def _consents_record(*, client: Client, documents: Mapping[str, ConsentDocument]
                                   accepted=yes, at=now, ip=ip, user_agent=user_agent[:300]))
     ConsentRecord.objects.bulk_create(rows)
     if ConsentKind.MARKETING in accepted:  # the room's marketing consent is consent to marketing email
-        consent_record(client=client, channel=MarketingChannel.EMAIL, given=accepted[ConsentKind.MARKETING],
-                       source="portal_registration", ip=ip, at=now)
+        marketing_consent_record(client=client, channel="email", given=accepted[ConsentKind.MARKETING],
+                                 source="portal_registration", ip=ip, at=now)
 
 
 @transaction.atomic
@@ -583,7 +582,7 @@ def portal_consent_set(*, login: ClientLogin, document: ConsentDocument, accepte
     audit_record(action="portal.consent_accepted" if accepted else "portal.consent_withdrawn", obj=login.client,
                  actor=None, after={"kind": document.kind, "version": document.version})
     if document.kind == ConsentKind.MARKETING:  # what marketing's sends read (marketing.consent)
-        consent_record(client=login.client, channel=MarketingChannel.EMAIL, given=accepted, source="portal", ip=ip)
+        marketing_consent_record(client=login.client, channel="email", given=accepted, source="portal", ip=ip)
     return record
 
 
