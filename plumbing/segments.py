@@ -34,6 +34,7 @@ translated by the `translate` the caller gives (Django's gettext).
 from __future__ import annotations
 
 import datetime as dt
+import operator
 from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
@@ -110,42 +111,24 @@ def fact_register(*facts: Fact) -> None:
 OPERATORS: dict[str, dict[str, str]] = {
     "choice": {"in": gettext_noop("is one of"), "not_in": gettext_noop("is none of")},
     "tags": {"any": gettext_noop("has any of"), "none": gettext_noop("has none of")},
-    "registered": {
-        "within_days": gettext_noop("in the last N days"),
-        "older_than_days": gettext_noop("more than N days ago"),
-        "on_or_after": gettext_noop("on or after"),
-        "before": gettext_noop("before"),
-    },
-    "moment": {
-        "exists": gettext_noop("ever"),
-        "not_exists": gettext_noop("never"),
-        "within_days": gettext_noop("in the last N days"),
-        "not_within_days": gettext_noop("not in the last N days (or never)"),
-        "older_than_days": gettext_noop("more than N days ago"),
-        "on_or_after": gettext_noop("on or after"),
-        "before": gettext_noop("before"),
-    },
-    "amount": {
-        "gte": gettext_noop("at least"),
-        "lte": gettext_noop("at most"),
-        "gt": gettext_noop("more than"),
-        "lt": gettext_noop("less than"),
-    },
-    "member": {
-        "in": gettext_noop("is one of"),
-        "not_in": gettext_noop("is none of"),
-        "exists": gettext_noop("has one"),
-        "not_exists": gettext_noop("has none"),
-    },
+    "registered": {"within_days": gettext_noop("in the last N days"),
+                   "older_than_days": gettext_noop("more than N days ago"),
+                   "on_or_after": gettext_noop("on or after"), "before": gettext_noop("before")},
+    "moment": {"exists": gettext_noop("ever"), "not_exists": gettext_noop("never"),
+               "within_days": gettext_noop("in the last N days"),
+               "not_within_days": gettext_noop("not in the last N days (or never)"),
+               "older_than_days": gettext_noop("more than N days ago"),
+               "on_or_after": gettext_noop("on or after"), "before": gettext_noop("before")},
+    "amount": {"gte": gettext_noop("at least"), "lte": gettext_noop("at most"), "gt": gettext_noop("more than"),
+               "lt": gettext_noop("less than")},
+    "member": {"in": gettext_noop("is one of"), "not_in": gettext_noop("is none of"),
+               "exists": gettext_noop("has one"), "not_exists": gettext_noop("has none")},
 }
 OPERATORS["window"] = OPERATORS["amount"]
 
 # The comparison of an amount or window operator, in SQL and in Python (the zero rule).
 COMPARISONS: dict[str, tuple[str, Callable[[Any, Any], bool]]] = {
-    "gte": (">=", lambda a, b: a >= b),
-    "lte": ("<=", lambda a, b: a <= b),
-    "gt": (">", lambda a, b: a > b),
-    "lt": ("<", lambda a, b: a < b),
+    "gte": (">=", operator.ge), "lte": ("<=", operator.le), "gt": (">", operator.gt), "lt": ("<", operator.lt),
 }
 
 # The client as the core publishes it (crm.selectors): the only table the engine itself names.
