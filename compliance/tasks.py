@@ -110,3 +110,12 @@ def aml_pass() -> int:
     from compliance.services import aml_periodic_pass
 
     return aml_periodic_pass().raised
+
+
+@shared_task(name="compliance.tasks.retention_run_daily", ignore_result=True)
+def retention_run_daily() -> dict[str, int]:
+    """Beat, daily: the retention schedule's run (compliance.retention); its report is kept as a RetentionRun."""
+    from compliance.retention import retention_run
+
+    run = retention_run()
+    return {"removed": run.removed}

@@ -201,10 +201,7 @@ def _search_conditions(q: str) -> list[Q]:
 
 def _with_search_aliases(qs: QuerySet[Client]) -> QuerySet[Client]:
     # The same expressions as the indexes on Client, so PostgreSQL can use them.
-    return qs.alias(
-        first_name_lower=Lower("first_name"),
-        last_name_lower=Lower("last_name"),
-    )
+    return qs.alias(first_name_lower=Lower("first_name"), last_name_lower=Lower("last_name"))
 
 
 def client_list(

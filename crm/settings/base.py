@@ -395,6 +395,8 @@ CELERY_BEAT_SCHEDULE = {
                                      "schedule": crontab(hour=5, minute=10)},
     "compliance-rescreen-daily": {"task": "compliance.tasks.screening_rescreen_daily",
                                   "schedule": crontab(hour=4, minute=40)},
+    # Compliance: the retention schedule (compliance.retention) removes what passed its time, daily.
+    "compliance-retention": {"task": "compliance.tasks.retention_run_daily", "schedule": crontab(hour=3, minute=5)},
     # Wallet: deposits stuck open are looked up at their provider, and expired after WALLET_DEPOSIT_EXPIRY_MINUTES.
     "wallet-deposits-refresh": {"task": "wallet.tasks.deposits_refresh_due", "schedule": 120.0},
     # Wallet: payment notifications stored and not yet applied (a queued run lost, one that failed).

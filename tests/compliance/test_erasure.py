@@ -186,3 +186,9 @@ def test_retention_removes_only_what_passed_its_time_reports_it_and_a_second_run
         second = retention_run()
         assert second.removed == 0
         assert all(r == {"found": 0, "removed": 0} for r in second.results.values())
+
+
+def test_beat_runs_the_retention_schedule_daily(settings):
+    entries = [e for e in settings.CELERY_BEAT_SCHEDULE.values() if e["task"] == "compliance.tasks.retention_run_daily"]
+    assert len(entries) == 1
+    assert entries[0]["schedule"].hour == {3}

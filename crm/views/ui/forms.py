@@ -470,10 +470,9 @@ class StageOverrideForm(forms.Form):
 # --- assignment ----------------------------------------------------------------------------------
 
 class ClientAssignForm(forms.Form):
-    """Give a client (or the ticked clients) to an agent. The choices are the agents the user may
-    assign to (crm.permissions.assignable_agents); any other member of staff posted is handed to
-    client_assign, whose one rule (assignment_refusal) refuses it by name rather than as "not a
-    valid choice"."""
+    """Give a client (or the ticked clients) to an agent. The choices are the agents the user may assign to
+    (crm.permissions.assignable_agents); any other member of staff posted is handed to client_assign, whose
+    one rule (assignment_refusal) refuses it by name rather than as "not a valid choice"."""
 
     owner = forms.CharField(label=_("Owner"), widget=PlainSelect,
                             error_messages={"required": _("Choose the agent to give the client to.")})
