@@ -32,7 +32,7 @@ from tests.portal.translations import (
     untranslated,
 )
 
-COMPLETE = ("ar", "es", "pt-br", "fr", "de", "ru", "tr", "fa")
+COMPLETE = ("ar", "es", "pt-br", "fr", "de", "ru", "tr", "fa", "zh-hans", "ja", "th")
 
 PLACEHOLDER = re.compile(r"%\(\w+\)[sd]|%%|\{\w*\}")
 
