@@ -15,6 +15,28 @@ class MarketingConfig(AppConfig):
 
         contribute("marketing", permissions=_permissions(), navigation=_navigation())
         consent_contribute()  # the client page's consent tab and who reads it
+        _campaigns()
+
+
+def _campaigns() -> None:
+    """The campaigns' send job kind and their delivery handlers (marketing.campaigns)."""
+    from django.utils.translation import gettext_lazy as _
+
+    from crm.jobs import job_kind_register
+    from marketing import campaign_handlers  # noqa: F401 - subscribes to email.sent / email.failed
+    from marketing.campaigns import JOB_KIND
+
+    job_kind_register(
+        JOB_KIND,
+        label=_("Campaign send"),
+        counts={
+            "sent": _("Sent"),
+            "skipped": _("Skipped: no consent"),
+            "failed": _("Failed"),
+            "waiting": _("Waiting for their sending hours"),
+            "held_out": _("Held out"),
+        },
+    )
 
 
 def _permissions() -> dict[str, list[str]]:
@@ -31,10 +53,14 @@ def _permissions() -> dict[str, list[str]]:
         "marketing.add_segmentsnapshot",
     ]
     risk = ["marketing.segment_on_risk_band"]
+    # Campaigns: the marketing role writes and sends them (and sees their send jobs); compliance
+    # officers read them and their results.
+    campaigns = ["marketing.view_campaign", "marketing.add_campaign", "marketing.change_campaign",
+                 "marketing.send_campaign"]
     return {
-        RoleCode.ADMIN: [*work, *risk],
-        RoleCode.COMPLIANCE: [*work, *risk],
-        RoleCode.MARKETING: [*work, "crm.view_notification"],
+        RoleCode.ADMIN: [*work, *risk, *campaigns],
+        RoleCode.COMPLIANCE: [*work, *risk, "marketing.view_campaign"],
+        RoleCode.MARKETING: [*work, *campaigns, "crm.view_notification"],
     }
 
 
@@ -51,5 +77,13 @@ def _navigation() -> list[Any]:
             "users",
             permission="marketing.view_segment",
             order=300,
-        )
+        ),
+        NavItem(
+            "marketing_campaigns",
+            _("Marketing campaigns"),
+            "marketing_campaigns",
+            "mail",
+            permission="marketing.view_campaign",
+            order=301,
+        ),
     ]

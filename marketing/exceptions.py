@@ -9,3 +9,9 @@ class SegmentUnknown(NotFound):
     """No such segment, or one the caller may not see: the two look the same."""
 
     default_code = "segment_unknown"
+
+
+class CampaignUnknown(NotFound):
+    """No such campaign, or one the caller may not see: the two look the same."""
+
+    default_code = "campaign_unknown"

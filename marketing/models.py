@@ -227,3 +227,11 @@ class MailEvent(ReceivedWebhook):
 
     def __str__(self) -> str:
         return f"{self.provider} {self.event_id} {self.outcome}"
+
+
+# -- email campaigns (marketing.campaigns), kept in a module of their own ------------------------------
+from marketing.campaign_models import (  # noqa: E402, F401 - imported here so that Django finds them
+    Campaign,
+    CampaignRecipient,
+    CampaignVariant,
+)

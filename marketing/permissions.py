@@ -6,6 +6,12 @@ administrators), built and saved by "marketing.change_segment", for the brands t
 The risk band is offered only to "marketing.segment_on_risk_band" (compliance officers and
 administrators): to anyone else it is a fact that does not exist, and a segment that filters on it
 is theirs to count but not to change.
+
+Campaigns (marketing.campaigns) are read with "marketing.view_campaign" (marketing, compliance,
+administrators), written with "marketing.change_campaign" and sent or cancelled with
+"marketing.send_campaign" (marketing and administrators), for the brands the user works with; a
+campaign of another brand is "not found" (CampaignUnknown). Opens, clicks and unsubscribes come from
+the recipients' signed links, with no login.
 """
 
 from __future__ import annotations
@@ -16,12 +22,16 @@ from django.db.models import QuerySet
 
 from crm.models import Brand
 from crm.permissions import user_can, visible_brands
-from marketing.exceptions import SegmentUnknown
+from marketing.campaign_models import Campaign
+from marketing.exceptions import CampaignUnknown, SegmentUnknown
 from marketing.models import Segment
 
 VIEW_SEGMENT = "marketing.view_segment"
 CHANGE_SEGMENT = "marketing.change_segment"
 VIEW_CONSENT = "marketing.view_consentdecision"
+VIEW_CAMPAIGN = "marketing.view_campaign"
+CHANGE_CAMPAIGN = "marketing.change_campaign"
+SEND_CAMPAIGN = "marketing.send_campaign"
 
 
 def _active(user: Any) -> bool:
@@ -55,3 +65,34 @@ def segment_get_for_user(user: Any, code: Any) -> Segment:
     if segment is None:
         raise SegmentUnknown
     return segment
+
+
+def may_view_campaigns(user: Any) -> bool:
+    return _active(user) and user_can(user, VIEW_CAMPAIGN)
+
+
+def may_change_campaigns(user: Any) -> bool:
+    return _active(user) and user_can(user, CHANGE_CAMPAIGN)
+
+
+def may_send_campaigns(user: Any) -> bool:
+    return _active(user) and user_can(user, SEND_CAMPAIGN)
+
+
+def campaign_brands_for_user(user: Any) -> QuerySet[Brand]:
+    if not may_view_campaigns(user):
+        return Brand.objects.none()
+    return visible_brands(user)
+
+
+def campaign_queryset_for_user(user: Any) -> QuerySet[Campaign]:
+    return Campaign.objects.filter(brand__in=campaign_brands_for_user(user)).select_related(
+        "brand", "segment", "job", "created_by"
+    )
+
+
+def campaign_get_for_user(user: Any, code: Any) -> Campaign:
+    campaign = campaign_queryset_for_user(user).filter(code=code).first()
+    if campaign is None:
+        raise CampaignUnknown
+    return campaign

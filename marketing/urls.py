@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.urls import URLPattern, URLResolver, include, path
 
-from marketing import views
+from marketing import campaign_views, views
 
 urlpatterns: list[URLPattern | URLResolver] = [
     path("", include("marketing.consent_urls")),  # the public unsubscribe link, the mail provider's webhook
@@ -14,4 +14,20 @@ urlpatterns: list[URLPattern | URLResolver] = [
     path(
         "marketing/segments/<uuid:code>/snapshot/", views.segment_snapshot, name="marketing_segment_snapshot"
     ),
+    path("marketing/campaigns/", campaign_views.campaign_list, name="marketing_campaigns"),
+    path("marketing/campaigns/new/", campaign_views.campaign_new, name="marketing_campaign_new"),
+    path("marketing/campaigns/count/", campaign_views.campaign_segment_count, name="marketing_campaign_count"),
+    path("marketing/campaigns/preview/", campaign_views.campaign_preview, name="marketing_campaign_preview"),
+    path("marketing/campaigns/test/", campaign_views.campaign_test_send, name="marketing_campaign_test"),
+    path("marketing/campaigns/<uuid:code>/", campaign_views.campaign_detail, name="marketing_campaign"),
+    path("marketing/campaigns/<uuid:code>/send/", campaign_views.campaign_send, name="marketing_campaign_send"),
+    path(
+        "marketing/campaigns/<uuid:code>/resume/", campaign_views.campaign_resume, name="marketing_campaign_resume"
+    ),
+    path(
+        "marketing/campaigns/<uuid:code>/cancel/", campaign_views.campaign_cancel, name="marketing_campaign_cancel"
+    ),
+    # The recipients' signed links: the open pixel and the click redirect (no login).
+    path("m/o/<str:token>/", campaign_views.campaign_open, name="marketing_campaign_open"),
+    path("m/c/<str:token>/", campaign_views.campaign_click, name="marketing_campaign_click"),
 ]

@@ -49,6 +49,8 @@ SEGMENT_MODEL = {
     "tickets": "other",
     # a data-subject request (compliance/data-requests/<code>/...) and a client's own (portal/my-data/<code>/...)
     "data-requests": "other", "my-data": "other",
+    # a marketing campaign (marketing/campaigns/<code>/...)
+    "campaigns": "other",
 }
 # Pages the matrix does not post to, each with why.
 SKIPPED = {

@@ -65,6 +65,12 @@ from kyc.exceptions import (
 from kyc.models import KycProfile, KycStatus, QuestionnaireVersion, Submission
 from leads.exceptions import LeadImportTransitionRefused
 from leads.models import LeadImport
+from marketing.campaign_models import (
+    Campaign,
+    CampaignRecipient,
+    CampaignTransitionRefused,
+    RecipientTransitionRefused,
+)
 from monitoring.exceptions import AlertTransitionRefused
 from monitoring.models import MonitoringAlert
 from support.exceptions import ComplaintTransitionRefused, TicketTransitionRefused
@@ -129,6 +135,8 @@ MODELS: dict[str, tuple[Callable[[str], Any], type[TransitionRefused]]] = {
     "webhook delivery": (lambda s: WebhookDelivery(status=s), WebhookDeliveryTransitionRefused),
     "outbound email": (lambda s: OutboundEmail(status=s), EmailTransitionRefused),
     "automation run": (lambda s: AutomationRun(status=s), RunTransitionRefused),
+    "marketing campaign": (lambda s: Campaign(status=s), CampaignTransitionRefused),
+    "marketing campaign recipient": (lambda s: CampaignRecipient(status=s), RecipientTransitionRefused),
     "kyc submission": (lambda s: Submission(status=s), SubmissionTransitionRefused),
     "lead import": (lambda s: LeadImport(status=s), LeadImportTransitionRefused),
     "ledger hold": (lambda s: LedgerHold(state=s), HoldNotOpen),
