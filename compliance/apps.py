@@ -75,6 +75,9 @@ class ComplianceConfig(AppConfig):
         contribute("compliance.data_requests", permissions=_data_request_permissions(), navigation=[
             NavItem("compliance_data_requests", _("Data requests"), "compliance_data_requests", "inbox",
                     permission="compliance.view_datasubjectrequest", order=298)])
+        contribute("compliance.retention", navigation=[
+            NavItem("compliance_retention", _("Retention"), "compliance_retention", "settings",
+                    permission="compliance.view_datasubjectrequest", order=299)])
         job_kind_register(EXPORT_JOB_KIND, label=_("Copy of a client's personal data"),
                           counts={"files": _("Files"), "rows": _("Rows")})
 

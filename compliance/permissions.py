@@ -13,6 +13,9 @@ The permissions are Django model permissions held through the staff role's group
 - The audit trail: TRAIL_EXPORT.
 - Data-subject requests (compliance.data_requests): DATA_REQUEST_VIEW to see them, DATA_REQUEST_RECORD to
   record one on a client's behalf, DATA_REQUEST_WORK to export, approve an erasure or refuse.
+- The retention schedule (compliance.retention): RETENTION_VIEW to see the rules, the next run and the
+  runs (those who see data-subject requests); RETENTION_MANAGE to change a rule or start a run (those who
+  work them; a rule for every brand also needs an all-brands officer or an administrator).
 
 Who may be given a case is defined once, here (`case_assignable`, `case_officers_for`): the
 service that assigns, the case page's list of officers and the API all ask it.
@@ -47,6 +50,9 @@ TRAIL_EXPORT = "compliance.add_trailexport"
 DATA_REQUEST_VIEW = "compliance.view_datasubjectrequest"
 DATA_REQUEST_RECORD = "compliance.add_datasubjectrequest"
 DATA_REQUEST_WORK = "compliance.change_datasubjectrequest"
+# The retention schedule is kept by the officers who answer data-subject requests: the same duty.
+RETENTION_VIEW = DATA_REQUEST_VIEW
+RETENTION_MANAGE = DATA_REQUEST_WORK
 
 
 def case_assignable(*, case: Case, user: Any) -> bool:

@@ -43,9 +43,8 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger("compliance.retention")
 
-# Who works data-subject requests keeps the schedule: the same officers, the same duty.
-RETENTION_VIEW = permissions.DATA_REQUEST_VIEW
-RETENTION_MANAGE = permissions.DATA_REQUEST_WORK
+RETENTION_VIEW = permissions.RETENTION_VIEW
+RETENTION_MANAGE = permissions.RETENTION_MANAGE
 
 
 @dataclass(frozen=True)
@@ -188,8 +187,8 @@ def retention_run(*, at: dt.datetime | None = None, actor: User | None = None) -
 def retention_rule_save(*, actor: User, brand: Brand | None, kind: str, keep_days: Any, basis: Any
                         ) -> RetentionRule:
     """Set how long `kind` is kept for `brand` (None: every brand without its own rule). Audited."""
-    if not user_can(actor, RETENTION_MANAGE):
-        raise NotAllowed()
+    if not user_can(actor, RETENTION_MANAGE) or (brand is None and not (actor.all_brands or actor.is_administrator)):
+        raise NotAllowed()  # a rule for every brand is for those who work for every brand
     errors: dict[str, list[str]] = {}
     if kind not in DEFAULT_RULES:
         errors["kind"] = [gettext("Choose a kind of data.")]

@@ -9,6 +9,7 @@ from compliance import (
     cases_views,
     dashboard_views,
     data_request_views,
+    retention_views,
     screening_views,
     views_risk,
 )
@@ -67,4 +68,8 @@ urlpatterns: list[URLPattern | URLResolver] = [
          name="compliance_data_request_download"),
     path("compliance/data-requests/<uuid:code>/<slug:action>/", data_request_views.data_request_action,
          name="compliance_data_request_action"),
+    # The retention schedule (issue 64): the rules in force, the next run's dry run, the runs' reports.
+    path("compliance/retention/", retention_views.retention_page, name="compliance_retention"),
+    path("compliance/retention/rules/", retention_views.retention_rule_set, name="compliance_retention_rule"),
+    path("compliance/retention/run/", retention_views.retention_run_now, name="compliance_retention_run"),
 ]

@@ -192,3 +192,38 @@ def test_beat_runs_the_retention_schedule_daily(settings):
     entries = [e for e in settings.CELERY_BEAT_SCHEDULE.values() if e["task"] == "compliance.tasks.retention_run_daily"]
     assert len(entries) == 1
     assert entries[0]["schedule"].hour == {3}
+
+
+def test_the_retention_page_shows_the_schedule_the_next_run_and_the_runs(client, login_verified):
+    import time_machine
+
+    from compliance.retention import retention_run
+
+    brand = make_brand()
+    officer = make_user(role_code=RoleCode.COMPLIANCE, brand=brand)
+    with time_machine.travel(dt.datetime(2020, 1, 1, 9, tzinfo=dt.UTC), tick=False):
+        make_client(brand=brand, first_name="Stalelead")
+    login_verified(client, officer)
+    page = client.get(reverse("compliance_retention")).content.decode()
+    assert "Leads never converted" in page and "730 days" in page
+    assert 'data-due="1"' in page  # the dry run: one lead would go
+    assert "No run yet." in page
+    retention_run()
+    page = client.get(reverse("compliance_retention")).content.decode()
+    assert 'data-due="0"' in page and "leads_never_converted</span> 1 / 1" in page
+    assert "Change a rule for every brand" not in page  # an officer of one brand keeps the brands' common rules
+
+
+def test_an_administrator_changes_a_rule_for_every_brand_and_others_may_not(client, login_verified):
+    admin = make_user(role_code=RoleCode.ADMIN)
+    agent = make_user(role_code=RoleCode.SALES_AGENT)
+    data = {"kind": "leads_never_converted", "keep_days": "365", "basis": "Brand policy: one year."}
+    client.force_login(agent)
+    assert client.get(reverse("compliance_retention")).status_code in (403, 404)
+    assert client.post(reverse("compliance_retention_rule"), data).status_code in (403, 404)
+    login_verified(client, admin)
+    assert client.post(reverse("compliance_retention_rule"), {**data, "keep_days": "0"}).status_code == 400
+    response = client.post(reverse("compliance_retention_rule"), data)
+    assert response.status_code == 302
+    page = client.get(reverse("compliance_retention")).content.decode()
+    assert "365 days" in page and "Brand policy: one year." in page
