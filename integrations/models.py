@@ -168,3 +168,35 @@ class WebhookAttempt(models.Model):
 
     def __str__(self) -> str:
         return f"attempt {self.number} of {self.delivery_id}"
+
+
+class ImportedRef(models.Model):
+    """What one row of another CRM's export became here (integrations.moving_in): the old system's id
+    kept for good, so that a second run of the same export changes nothing and a later export (the
+    same ids, changed fields, new rows) changes only what changed. `values` are the row's values as
+    last imported (a later row is compared with them); `object_code` is the CRM object's code (a
+    client's, a note's ...) or, for money, the last posting's idempotency key."""
+
+    brand = models.ForeignKey("crm.Brand", on_delete=models.PROTECT, related_name="+")
+    source = models.CharField(max_length=64)  # the old system's name, from the folder's mapping.json
+    kind = models.CharField(max_length=20)  # staff, client, note, call, task, account, balance, transaction
+    old_id = models.CharField(max_length=200)
+    object_code = models.CharField(max_length=200, blank=True)
+    client_code = models.UUIDField(null=True, blank=True)  # the client the object belongs to
+    values = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints: ClassVar = [
+            # One CRM object per old id: the idempotency of a re-run rests on it.
+            models.UniqueConstraint(fields=["brand", "source", "kind", "old_id"], name="imported_ref_once"),
+        ]
+        indexes: ClassVar = [
+            # "Which old record is this client?" from the client's page and the search by old id.
+            models.Index(fields=["client_code"], name="imported_ref_client_idx"),
+            models.Index(fields=["old_id"], name="imported_ref_old_id_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.source} {self.kind} {self.old_id}"

@@ -1,0 +1,681 @@
+"""Moving in from another CRM: one pass over an export folder (integrations.moving_in.folder) that
+writes every app's data through that app's services, in the order the rows refer to each other:
+
+    staff      crm.services.user_create (no password: a set-password link for each)
+    clients    crm.services.client_create (registered_at = the old created_at, the old id as a tag
+               "old:<source>:<id>"), then client_stage_change / client_stage_override for the status
+    accounts   trading.accounts.trading_account_register (the account exists on the platform already)
+    notes      crm.services.note_add as the old author, marked "Imported from <source>, <time>"
+    calls      leads.calls.call_log as the old agent, at the old time
+    tasks      crm.services.task_create (task_complete for the done ones)
+    money      wallet.ledger.ledger_post: the cut-over balance per client and currency ("opening"), or
+               every old deposit, withdrawal and adjustment ("history"), against the brand's equity
+               account "moving-in:<source>"; then a reconciliation of old balances with wallets
+    partners   ib.importer.ib_import of ib.json, when the folder has one
+
+Every row that became something is remembered as an ImportedRef (source, kind, old id): a second run
+of the same folder finds each row unchanged and writes nothing; a later export with the same ids
+updates only the fields that changed and adds the new rows. Each row is written in a savepoint of
+its own: a bad row is reported (file, line, column, problem) and the good rows are imported. A dry
+run does all of it in one transaction and rolls it back, so it finds every problem the real run
+would, services' own checks included, and leaves nothing behind.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections import Counter, defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+from django.db import transaction
+from django.utils import timezone
+
+from crm.exceptions import DomainError
+from crm.lib.money import Money, currency_normalise
+from crm.lib.validation import InvalidValue
+from crm.models import Brand, Client, Desk, Stage, User, stages
+from crm.password_reset import password_reset_link, password_reset_mail_send
+from crm.services import (
+    client_assign,
+    client_create,
+    client_stage_change,
+    client_stage_override,
+    client_update,
+    note_add,
+    task_complete,
+    task_create,
+    user_create,
+)
+from ib.services import ib_import_run
+from integrations.models import ImportedRef
+from integrations.moving_in.folder import Folder, Problem, Row, time_parse
+from leads.services import call_log
+from plumbing import context
+from trading.selectors import server_list_for_system
+from trading.services import trading_account_register
+from wallet.selectors import wallet_balances_for_client
+from wallet.services import Leg, ledger_post, system_account_for, wallet_account_for
+
+MONEY_MODES = ("opening", "history")
+# Client fields a later export may change (client_update); owner and status have their own services.
+CLIENT_FIELDS = ("first_name", "last_name", "email", "phone", "country", "language", "source", "campaign")
+POSTING_KIND = "migration"
+TX_KINDS = ("deposit", "withdrawal", "adjustment")
+_NEVER = datetime.max.replace(tzinfo=UTC)
+
+
+class _DryRun(Exception):  # noqa: N818 (the signal that rolls a dry run back, not an error)
+    pass
+
+
+@dataclass(frozen=True)
+class ReconRow:
+    client_old_id: str
+    client_code: str
+    currency: str
+    old_balance: Decimal
+    wallet_balance: Decimal
+
+    @property
+    def difference(self) -> Decimal:
+        return self.wallet_balance - self.old_balance
+
+
+@dataclass
+class ImportReport:
+    """What a run did: counts per kind (created, updated, unchanged, failed), the bad rows, the staff's
+    set-password links, and the reconciliation of money."""
+
+    dry_run: bool
+    source: str
+    money: str
+    counts: dict[str, Counter[str]] = field(default_factory=lambda: defaultdict(Counter))
+    problems: list[Problem] = field(default_factory=list)
+    links: list[tuple[str, str]] = field(default_factory=list)
+    reconciliation: list[ReconRow] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def differences(self) -> list[ReconRow]:
+        return [row for row in self.reconciliation if row.difference != 0]
+
+    def totals(self) -> dict[str, tuple[Decimal, Decimal]]:
+        """Per currency: (the old system's total, the wallets' total)."""
+        out: dict[str, tuple[Decimal, Decimal]] = {}
+        for row in self.reconciliation:
+            old, new = out.get(row.currency, (Decimal(0), Decimal(0)))
+            out[row.currency] = (old + row.old_balance, new + row.wallet_balance)
+        return dict(sorted(out.items()))
+
+    def flat_counts(self) -> dict[str, int]:
+        return {f"{kind}_{outcome}": n for kind, counter in sorted(self.counts.items())
+                for outcome, n in sorted(counter.items()) if n}
+
+    def summary(self) -> list[str]:
+        lines = [("Dry run (nothing was written): " if self.dry_run else "Imported: ") + f"source {self.source}."]
+        for kind, counter in self.counts.items():
+            parts = ", ".join(f"{n} {outcome}" for outcome, n in sorted(counter.items()) if n)
+            lines.append(f"  {kind}: {parts or 'none'}")
+        lines.append(f"  bad rows: {len(self.problems)}")
+        for currency, (old, new) in self.totals().items():
+            lines.append(f"  {currency}: old system {old}, wallets {new}, difference {new - old}")
+        if self.reconciliation:
+            lines.append(f"  clients whose balance differs: {len(self.differences)}")
+        lines.extend(f"  {note}" for note in self.notes)
+        return lines
+
+
+ProgressFn = Callable[[int, int], None]
+
+
+class CrmImport:
+    """One run over `folder` for `brand` (see the module's docstring). `actor`: the administrator
+    running it (audit; stage overrides need one); None: the system."""
+
+    def __init__(self, *, folder: Folder, brand: Brand, actor: User | None = None, money: str = "opening",
+                 dry_run: bool = False, send_links: bool = True, progress: ProgressFn | None = None) -> None:
+        if money not in MONEY_MODES:
+            raise ValueError(f"money must be one of {MONEY_MODES}")
+        self.folder = folder
+        self.mapping = folder.mapping
+        self.source = self.mapping.source
+        self.brand = brand
+        self.actor = actor
+        self.dry_run = dry_run
+        self.send_links = send_links
+        self.progress = progress
+        self.report = ImportReport(dry_run=dry_run, source=self.source, money=money)
+        self.report.problems = folder.problems
+        self.refs: dict[tuple[str, str], ImportedRef] = {}
+        self.clients: dict[str, Client] = {}
+        self.users: dict[str, User | None] = {}
+        self.done = 0
+        self.total = 0
+        self.old_balances: dict[tuple[str, str], Decimal] = {}
+        self._row_start = 0
+        self._undo: list[Callable[[], object]] = []
+
+    # --- the run ----------------------------------------------------------------------------------
+
+    def run(self) -> ImportReport:
+        files = {name: list(self.folder.rows(name)) for name in
+                 ("staff.csv", "clients.csv", "accounts.csv", "notes.csv", "calls.csv", "tasks.csv",
+                  "balances.csv", "transactions.csv")}
+        self.total = sum(len(rows) for rows in files.values())
+        try:
+            with context.acting_as(self.actor, source="task"), transaction.atomic():
+                self.refs = {(r.kind, r.old_id): r for r in ImportedRef.objects.filter(
+                    brand=self.brand, source=self.source)}
+                self._staff(files["staff.csv"])
+                self._clients(files["clients.csv"])
+                self._accounts(files["accounts.csv"])
+                self._notes(files["notes.csv"])
+                self._calls(files["calls.csv"])
+                self._tasks(files["tasks.csv"])
+                self._money(files["balances.csv"], files["transactions.csv"])
+                self._partners()
+                self._reconcile()
+                if self.dry_run:
+                    raise _DryRun
+        except _DryRun:
+            pass
+        self.report.problems.sort(key=lambda p: (_FILE_ORDER.get(p.file, 99), p.line, p.column))
+        return self.report
+
+    def _step(self) -> None:
+        self.done += 1
+        if self.progress is not None:
+            self.progress(self.done, self.total)
+
+    def _row(self, kind: str, row: Row, write: Callable[[Row], str]) -> None:
+        """Run `write` for one row in a savepoint of its own: its outcome ("created", "updated",
+        "unchanged") is counted; a problem or a refusal is the row's and leaves nothing of it behind
+        (in the database nor in what this run remembers)."""
+        self._row_start = len(self.report.problems)
+        self._undo = []
+        try:
+            with transaction.atomic():
+                outcome = write(row)
+                if outcome == "failed" or self._row_failed():
+                    raise _RowFailed
+            self.report.counts[kind][outcome] += 1
+        except (_RowFailed, DomainError) as error:
+            if isinstance(error, DomainError):
+                self._domain_problem(row, error)
+            if not self._row_failed():
+                row.problem("", "The row was refused.")
+            for undo in reversed(self._undo):
+                undo()
+            self.report.counts[kind]["failed"] += 1
+        finally:
+            self._step()
+
+    def _row_failed(self) -> bool:
+        return len(self.report.problems) > self._row_start
+
+    def _domain_problem(self, row: Row, error: DomainError) -> None:
+        fields = getattr(error, "fields", None) or {}
+        if not fields:
+            row.problem("", str(error.message))
+        for name, messages in fields.items():
+            text = "; ".join(str(m) for m in (messages if isinstance(messages, list | tuple) else [messages]))
+            row.problem(_COLUMN_OF.get(name, name if name != "__all__" else ""), text)
+
+    # --- references ---------------------------------------------------------------------------------
+
+    def _ref(self, kind: str, old_id: str) -> ImportedRef | None:
+        return self.refs.get((kind, old_id))
+
+    def _remember(self, kind: str, old_id: str, *, object_code: str, client_code: Any = None,
+                  values: dict[str, Any] | None = None) -> None:
+        ref = self.refs.get((kind, old_id))
+        if ref is None:
+            ref = ImportedRef.objects.create(brand=self.brand, source=self.source, kind=kind, old_id=old_id,
+                                             object_code=object_code, client_code=client_code, values=values or {})
+            self.refs[(kind, old_id)] = ref
+            self._undo.append(lambda: self.refs.pop((kind, old_id), None))
+        else:
+            before = (ref.object_code, ref.values)
+            ref.object_code, ref.values = object_code, values or {}
+            ref.save(update_fields=["object_code", "values", "updated_at"])
+
+            def restore(ref: ImportedRef = ref, before: tuple[str, dict[str, Any]] = before) -> None:
+                ref.object_code, ref.values = before
+            self._undo.append(restore)
+
+    def _user(self, row: Row, column: str, *, required: bool = False) -> User | None:
+        email = row.text(column, required=required).lower()
+        if not email:
+            return None
+        if email not in self.users:
+            self.users[email] = User.objects.filter(email__iexact=email, is_active=True).first()
+        user = self.users[email]
+        if user is None:
+            row.problem(column, f"No member of staff has the email {email}: add them to staff.csv.")
+        return user
+
+    def _client(self, row: Row, column: str = "client_old_id") -> Client | None:
+        old_id = row.text(column, required=True)
+        if not old_id:
+            return None
+        client = self.clients.get(old_id)
+        if client is None:
+            ref = self._ref("client", old_id)
+            if ref is not None:
+                client = Client.objects.filter(code=ref.object_code, brand=self.brand).first()
+                if client is not None:
+                    self._client_known(old_id, client)
+        if client is None:
+            row.problem(column, f"No client with the old id {old_id}: it is not in clients.csv "
+                                "(or its row there was refused).")
+        return client
+
+    # --- staff --------------------------------------------------------------------------------------
+
+    def _staff(self, rows: list[Row]) -> None:
+        for row in rows:
+            self._row("staff", row, self._staff_row)
+
+    def _staff_row(self, row: Row) -> str:
+        email = row.text("email", required=True).lower()
+        name = row.text("name", required=True)
+        role = row.mapped("role", required=True)
+        desk_name = row.text("desk")
+        if not email or not name or not role:
+            return "failed"
+        if self._ref("staff", email) is not None:
+            return "unchanged"
+        existing = User.objects.filter(email__iexact=email).first()
+        if existing is not None:
+            # Already here (an administrator created them first): kept as they are, not changed.
+            self._remember("staff", email, object_code=str(existing.code))
+            self.users[email] = existing
+            return "unchanged"
+        desk = None
+        if desk_name:
+            desk = Desk.objects.filter(brand=self.brand, name__iexact=desk_name).first()
+            if desk is None:
+                row.problem("desk", f"The brand has no desk named “{desk_name}”: create it first.")
+                return "failed"
+        user = user_create(actor=None, email=email, full_name=name, role_code=role, desk=desk, brands=[self.brand])
+        self.users[email] = user
+        self._undo.append(lambda: self.users.pop(email, None))
+        self._remember("staff", email, object_code=str(user.code))
+        if not self.dry_run:
+            self.report.links.append((email, password_reset_link(user)))
+            if self.send_links:
+                transaction.on_commit(lambda: password_reset_mail_send(email=email), robust=True)
+        return "created"
+
+    # --- clients ------------------------------------------------------------------------------------
+
+    def _clients(self, rows: list[Row]) -> None:
+        emails: dict[str, tuple[int, str]] = {}
+        for ref in self.refs.values():
+            if ref.kind == "client" and ref.values.get("email"):
+                emails.setdefault(ref.values["email"].lower(), (0, ref.old_id))
+        for row in rows:
+            old_id, email = row.text("old_id"), row.text("email").lower()
+            if email and old_id:
+                seen = emails.get(email)
+                if seen is not None and seen[1] != old_id:
+                    where = f"on line {seen[0]}" if seen[0] else "imported before"
+                    row.problem("email", f"The email {email} is also the client {seen[1]}'s ({where}); "
+                                         "one person is one client: merge them in the old system or correct one.")
+                    self.report.counts["clients"]["failed"] += 1
+                    self._step()
+                    continue
+                emails[email] = (row.line, old_id)
+            self._row("clients", row, self._client_row)
+
+    def _client_values(self, row: Row) -> dict[str, Any] | None:
+        values: dict[str, Any] = {name: row.text(name) for name in CLIENT_FIELDS}
+        values["email"] = values["email"].lower()
+        values["country"] = row.mapped("country").upper()
+        values["language"] = row.mapped("language").lower()
+        values["owner"] = row.text("owner").lower()
+        values["status"] = row.mapped("status") or Stage.LEAD
+        values["marketing_consent"] = row.flag("marketing_consent")
+        if not values["first_name"]:
+            values["first_name"] = values["last_name"] or values["email"].split("@")[0]
+        if values["status"] not in Stage.values:
+            row.problem("status", f"Unknown status “{values['status']}”: map it to one of "
+                                  f"{', '.join(Stage.values)} in mapping.json (values.status).")
+            return None
+        return values
+
+    def _client_row(self, row: Row) -> str:
+        old_id = row.text("old_id", required=True)
+        values = self._client_values(row)
+        created_at = row.at("created_at")
+        owner = self._user(row, "owner")
+        if not old_id or values is None or self._row_failed():
+            return "failed"
+        if created_at is not None and created_at > timezone.now():
+            row.problem("created_at", "The date is in the future.")
+            return "failed"
+        ref = self._ref("client", old_id)
+        if ref is not None:
+            return self._client_update(row, ref, values, owner)
+        stage = values["status"]
+        start = stage if stages.stage_create_refusal(stage) is None else Stage.REGISTERED
+        tags = [f"old:{self.source}:{old_id}"[:50]]
+        if values["marketing_consent"]:
+            tags.append("marketing consent (imported)")
+        client = client_create(
+            actor=None, brand=self.brand, first_name=values["first_name"], last_name=values["last_name"],
+            email=values["email"], phone=values["phone"], country=values["country"], language=values["language"],
+            owner=owner, stage=start, source=values["source"], campaign=values["campaign"], tags=tags,
+            registered_at=created_at)
+        if stage != start:
+            self._stage_move(row, client, stage)
+        self._client_known(old_id, client)
+        self._remember("client", old_id, object_code=str(client.code), client_code=client.code, values=values)
+        return "created"
+
+    def _client_known(self, old_id: str, client: Client) -> None:
+        self.clients[old_id] = client
+        self._undo.append(lambda: self.clients.pop(old_id, None))
+
+    def _stage_move(self, row: Row, client: Client, stage: str) -> None:
+        reason = f"Status in {self.source} at the migration."
+        if self.actor is None:
+            row.problem("status", f"Imported as {client.stage}: only an administrator makes a client {stage} "
+                                  "(run the import as one).")
+            return
+        client_stage_override(actor=self.actor, client=client, stage=stage, reason=reason)
+
+    def _client_update(self, row: Row, ref: ImportedRef, values: dict[str, Any], owner: User | None) -> str:
+        old = ref.values
+        changed = [name for name, value in values.items() if old.get(name) != value]
+        if not changed:
+            return "unchanged"
+        client = Client.objects.filter(code=ref.object_code, brand=self.brand).first()
+        if client is None:
+            row.problem("old_id", "The client imported from this row before was deleted since.")
+            return "failed"
+        reason = f"Changed in {self.source} (a later export)."
+        fields = {name: values[name] for name in CLIENT_FIELDS if name in changed}
+        if fields:
+            client = client_update(actor=None, client=client, reason=reason, **fields)
+        if "owner" in changed:
+            client = client_assign(actor=None, client=client, owner=owner, reason=reason)
+        if "status" in changed and values["status"] != client.stage:
+            try:
+                client = client_stage_change(actor=None, client=client, stage=values["status"], reason=reason)
+            except DomainError:
+                self._stage_move(row, client, values["status"])
+        self._client_known(ref.old_id, client)
+        self._remember("client", ref.old_id, object_code=str(client.code), client_code=client.code, values=values)
+        return "updated"
+
+    # --- trading accounts ---------------------------------------------------------------------------
+
+    def _accounts(self, rows: list[Row]) -> None:
+        servers = {s.name.lower(): s for s in server_list_for_system(brand_id=self.brand.pk)} if rows else {}
+        for row in rows:
+            self._row("accounts", row, lambda row: self._account_row(row, servers))
+
+    def _account_row(self, row: Row, servers: dict[str, Any]) -> str:
+        login = row.integer("login", required=True)
+        server_name = row.mapped("server", required=True)
+        client = self._client(row)
+        currency = row.text("currency").upper()
+        account_type = row.mapped("account_type") or self.mapping.account_type
+        opened_at = row.at("opened_at")
+        server = servers.get(server_name.lower())
+        if server_name and server is None:
+            row.problem("server", f"The brand has no trading server named “{server_name}”: add it, or map the "
+                                  "name in mapping.json (values.server).")
+        if login is None or server is None or client is None:
+            return "failed"
+        old_id = f"{server.name}:{login}"
+        if self._ref("account", old_id) is not None:
+            return "unchanged"
+        if not account_type:
+            types = list((server.account_types or {}).keys())
+            account_type = types[0] if len(types) == 1 else ""
+        account = trading_account_register(actor=None, client=client, server=server, login=login,
+                                           account_type=account_type, currency=currency, opened_at=opened_at)
+        self._remember("account", old_id, object_code=str(account.code), client_code=client.code)
+        return "created"
+
+    # --- notes, calls, tasks -------------------------------------------------------------------------
+
+    @staticmethod
+    def _derived_id(row: Row, *columns: str) -> str:
+        """An id for a row the old system exported without one: the hash of what it says."""
+        text = "\x1f".join(row.text(c) for c in columns)
+        return "h:" + hashlib.sha256(text.encode()).hexdigest()[:24]
+
+    def _notes(self, rows: list[Row]) -> None:
+        for row in rows:
+            self._row("notes", row, self._note_row)
+
+    def _note_row(self, row: Row) -> str:
+        client = self._client(row)
+        author = self._user(row, "author")
+        at = row.at("at", required=True)
+        text = row.text("text", required=True)
+        if client is None or at is None or not text or (row.text("author") and author is None):
+            return "failed"
+        old_id = row.text("old_id") or self._derived_id(row, "client_old_id", "author", "at", "text")
+        if self._ref("note", old_id) is not None:
+            return "unchanged"
+        stamp = at.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
+        by = f" by {author.email}" if author is not None else ""
+        body = f"[Imported from {self.source}: written {stamp}{by}]\n{text}"
+        note = note_add(actor=author, client=client, body=body)
+        self._remember("note", old_id, object_code=str(note.code), client_code=client.code)
+        return "created"
+
+    def _calls(self, rows: list[Row]) -> None:
+        for row in rows:
+            self._row("calls", row, self._call_row)
+
+    def _call_row(self, row: Row) -> str:
+        client = self._client(row)
+        agent = self._user(row, "agent", required=True)
+        at = row.at("at", required=True)
+        outcome = row.mapped("outcome").lower() or "connected"
+        direction = row.mapped("direction").lower() or "outbound"
+        duration = row.integer("duration_seconds") or 0
+        if client is None or agent is None or at is None:
+            return "failed"
+        old_id = row.text("old_id") or self._derived_id(row, "client_old_id", "agent", "at")
+        if self._ref("call", old_id) is not None:
+            return "unchanged"
+        notes = row.text("notes")
+        marked = f"[Imported from {self.source}] {notes}".strip()
+        call = call_log(actor=agent, client=client, outcome=outcome, duration_seconds=duration, notes=marked,
+                        direction=direction, ended_at=at)
+        self._remember("call", old_id, object_code=str(call.code), client_code=client.code)
+        return "created"
+
+    def _tasks(self, rows: list[Row]) -> None:
+        for row in rows:
+            self._row("tasks", row, self._task_row)
+
+    def _task_row(self, row: Row) -> str:
+        client = self._client(row)
+        assignee = self._user(row, "assignee", required=True)
+        title = row.text("title", required=True)
+        due_at = row.at("due_at")
+        done = row.flag("done")
+        if client is None or assignee is None or not title or (row.text("due_at") and due_at is None):
+            return "failed"
+        old_id = row.text("old_id") or self._derived_id(row, "client_old_id", "assignee", "title", "due_at")
+        ref = self._ref("task", old_id)
+        if ref is not None:
+            if done and not ref.values.get("done"):
+                task = task_complete(actor=None, task=client.tasks.get(code=ref.object_code))
+                self._remember("task", old_id, object_code=str(task.code), client_code=client.code,
+                               values={"done": True})
+                return "updated"
+            return "unchanged"
+        task = task_create(actor=None, title=title, assignee=assignee, client=client,
+                           description=row.text("description"), due_at=due_at)
+        if done:
+            task_complete(actor=None, task=task)
+        self._remember("task", old_id, object_code=str(task.code), client_code=client.code, values={"done": done})
+        return "created"
+
+    # --- money --------------------------------------------------------------------------------------
+
+    def _equity(self, currency: str) -> Any:
+        return system_account_for(kind="equity", currency=currency, brand=self.brand,
+                                  owner_ref=f"moving-in:{self.source}"[:64])
+
+    def _post(self, *, key: str, client: Client, money: Money, at: datetime | None, memo: str, ref_code: str) -> None:
+        wallet = wallet_account_for(client=client, currency=money.currency)
+        ledger_post(key=key, kind=POSTING_KIND, legs=[Leg(wallet, money), Leg(self._equity(money.currency), -money)],
+                    occurred_at=at, memo=memo[:200], ref_kind="moving_in", ref_code=ref_code[:64])
+
+    def _currency(self, row: Row) -> str:
+        value = row.text("currency", required=True)
+        if not value:
+            return ""
+        try:
+            return currency_normalise(value)
+        except InvalidValue:
+            row.problem("currency", f"“{value}” is not a currency code (write USD, EUR ...).")
+            return ""
+
+    def _money(self, balances: list[Row], history: list[Row]) -> None:
+        for row in balances:
+            self._row("balances", row, self._balance_row)
+        if self.report.money == "opening":
+            if history:
+                self.report.notes.append("transactions.csv was not posted: the money came in as opening balances "
+                                         "(--money history posts it instead).")
+                for _row in history:
+                    self._step()
+            return
+        def when(row: Row) -> tuple[datetime, int]:
+            # In time order, so that no old withdrawal comes before the deposit that paid for it.
+            return (time_parse(row.text("at"), self.mapping) or _NEVER, row.line)
+        for row in sorted(history, key=when):
+            self._row("transactions", row, self._transaction_row)
+
+    def _balance_row(self, row: Row) -> str:
+        client = self._client(row)
+        currency = self._currency(row)
+        amount = row.amount("balance", negative=False)
+        if client is None or not currency or amount is None:
+            return "failed"
+        old_id = row.text("client_old_id")
+        self.old_balances[(old_id, currency)] = amount
+        if self.report.money != "opening":
+            return "read"  # the history is posted; the balance is what it is reconciled with
+        key_id = f"{old_id}:{currency}"
+        ref = self._ref("balance", key_id)
+        posted = Decimal(ref.values.get("balance", "0")) if ref is not None else Decimal(0)
+        revision = int(ref.values.get("revision", 0)) if ref is not None else 0
+        difference = amount - posted
+        if difference == 0:
+            if ref is None:
+                self._remember("balance", key_id, object_code="", client_code=client.code,
+                               values={"balance": str(amount), "revision": 0})
+                return "created"
+            return "unchanged"
+        revision += 1
+        key = f"moving-in:{self.brand.pk}:{self.source}:balance:{old_id}:{currency}:{revision}"
+        memo = (f"Opening balance from {self.source}" if ref is None
+                else f"Balance corrected by a later export of {self.source}")
+        self._post(key=key, client=client, money=Money(difference, currency), at=None, memo=memo,
+                   ref_code=f"{self.source}:{old_id}")
+        self._remember("balance", key_id, object_code=key, client_code=client.code,
+                       values={"balance": str(amount), "revision": revision})
+        return "created" if ref is None else "updated"
+
+    def _transaction_row(self, row: Row) -> str:
+        old_ref = row.text("old_ref", required=True)
+        client = self._client(row)
+        kind = row.mapped("kind", required=True).lower()
+        amount = row.amount("amount")
+        currency = self._currency(row)
+        at = row.at("at", required=True)
+        if kind and kind not in TX_KINDS:
+            row.problem("kind", f"Unknown kind “{kind}”: deposit, withdrawal or adjustment (or map it in "
+                                "mapping.json, values.kind).")
+            return "failed"
+        if kind in ("deposit", "withdrawal") and amount is not None and amount < 0:
+            row.problem("amount", f"A {kind} has a positive amount; the kind says which way it went.")
+            return "failed"
+        if not old_ref or client is None or amount is None or not currency or at is None or not kind:
+            return "failed"
+        if self._ref("transaction", old_ref) is not None:
+            return "unchanged"
+        signed = -amount if kind == "withdrawal" else amount
+        key = f"moving-in:{self.brand.pk}:{self.source}:tx:{old_ref}"
+        self._post(key=key, client=client, money=Money(signed, currency), at=at,
+                   memo=f"{kind.capitalize()} {old_ref} in {self.source}", ref_code=old_ref)
+        self._remember("transaction", old_ref, object_code=key, client_code=client.code,
+                       values={"kind": kind, "amount": str(amount), "currency": currency})
+        return "created"
+
+    # --- partners, reconciliation -------------------------------------------------------------------
+
+    def _partners(self) -> None:
+        data = self.folder.ib_data()
+        if data is None:
+            return
+        try:
+            with transaction.atomic():
+                counts = ib_import_run(data)
+        except DomainError as error:
+            self.report.problems.append(Problem("ib.json", 0, "", f"{error.message} (nothing of ib.json was imported)"))
+            return
+        for name, n in counts.items():
+            self.report.counts["partners"][name] += n
+
+    def _reconcile(self) -> None:
+        """Per imported client and currency: the old system's balance (balances.csv; without it, the
+        sum of its transactions) against the wallet's, every pair listed, differences or not."""
+        old = dict(self.old_balances)
+        if not old:
+            old_ids = {r.client_code: r.old_id for r in self.refs.values() if r.kind == "client"}
+            for ref in self.refs.values():
+                if ref.kind == "transaction" and ref.client_code is not None:
+                    client_old = old_ids.get(ref.client_code, "")
+                    amount = Decimal(ref.values["amount"])
+                    signed = -amount if ref.values["kind"] == "withdrawal" else amount
+                    key = (client_old, ref.values["currency"])
+                    old[key] = old.get(key, Decimal(0)) + signed
+        client_ids = {old_id for old_id, _ in old}
+        for old_id in sorted(client_ids):
+            client_ref = self._ref("client", old_id)
+            client = self.clients.get(old_id) or (
+                Client.objects.filter(code=client_ref.object_code).first() if client_ref is not None else None)
+            if client is None:
+                continue
+            wallets = {w.balance.currency: w.balance.amount for w in wallet_balances_for_client(client)}
+            currencies = {c for o, c in old if o == old_id} | set(wallets)
+            for currency in sorted(currencies):
+                self.report.reconciliation.append(ReconRow(
+                    client_old_id=old_id, client_code=str(client.code), currency=currency,
+                    old_balance=old.get((old_id, currency), Decimal(0)),
+                    wallet_balance=wallets.get(currency, Decimal(0))))
+
+
+class _RowFailed(Exception):  # noqa: N818 (rolls back a row whose checks found problems)
+    pass
+
+
+_FILE_ORDER = {name: index for index, name in enumerate(
+    ("mapping.json", "staff.csv", "clients.csv", "accounts.csv", "notes.csv", "calls.csv", "tasks.csv",
+     "balances.csv", "transactions.csv", "ib.json"))}
+# The services' field names that are another column of the files.
+_COLUMN_OF = {"full_name": "name", "role_code": "role", "registered_at": "created_at", "body": "text",
+              "assignee": "assignee", "due_at": "due_at", "owner": "owner", "login": "login"}
+
+
+def crm_import(*, folder: Folder, brand: Brand, actor: User | None = None, money: str = "opening",
+               dry_run: bool = False, send_links: bool = True, progress: ProgressFn | None = None) -> ImportReport:
+    """Import `folder` into `brand` (see the module's docstring); the report of what was done."""
+    return CrmImport(folder=folder, brand=brand, actor=actor, money=money, dry_run=dry_run, send_links=send_links,
+                     progress=progress).run()
