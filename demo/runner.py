@@ -98,7 +98,7 @@ class DemoLogin:
 def default_processes(
     *, python: str = sys.executable, mt5sim_port: int = 8443, pspsim_port: int = 8460, var_dir: Path | None = None,
     webhooks_port: int = 8470, face_ports: Mapping[str, int] | None = None, praxissim_port: int = 8480,
-    paysafesim_port: int = 8490, coinspaidsim_port: int = 8500,
+    paysafesim_port: int = 8490, coinspaidsim_port: int = 8500, twiliosim_port: int = 8510,
 ) -> list[ProcessSpec]:
     """The long-running processes, in start order; they are stopped in the same order.
 
@@ -165,6 +165,13 @@ def default_processes(
             "coinspaidsim",
             (python, "-m", "wallet.coinspaid_simulator", "--host", "127.0.0.1", "--port", str(coinspaidsim_port),
              "--state-dir", str((var_dir or BASE_DIR / "var") / "coinspaidsim")),
+            stop_timeout=10.0,
+        ),
+        # Twilio's Messaging API simulator: the demo brands' SMS go to it, its status callbacks to the CRM.
+        ProcessSpec(
+            "twiliosim",
+            (python, "-m", "emails.twilio_simulator", "--host", "127.0.0.1", "--port", str(twiliosim_port),
+             "--state-dir", str((var_dir or BASE_DIR / "var") / "twiliosim")),
             stop_timeout=10.0,
         ),
         # The demo webhook subscriber's receiver: verifies each delivery's signature and logs it
@@ -671,6 +678,9 @@ DEMO_LOADERS: tuple[DemoLoader, ...] = (
     DemoLoader("wallet_coinspaid_demo_setup", ("--port", "{coinspaidsim_port}", "--state-dir",
                                                "{coinspaidsim_state_dir}", "--wait", "120"),
                running=True, every_start=True),
+    # SMS through the Twilio simulator for every brand, its inbound messages (STOP) pointed at the CRM.
+    DemoLoader("emails_twilio_demo_setup", ("--port", "{twiliosim_port}", "--state-dir", "{twiliosim_state_dir}",
+                                            "--wait", "120"), running=True, every_start=True),
 )
 
 
@@ -1144,7 +1154,8 @@ def run(argv: Sequence[str] | None = None) -> int:
         # From here a signal no longer interrupts: it asks the supervisor to stop everything in order.
         supervisor = sup = Supervisor(
             default_processes(mt5sim_port=ports.mt5sim, pspsim_port=ports.pspsim, praxissim_port=ports.praxissim,
-                              paysafesim_port=ports.paysafesim, coinspaidsim_port=ports.coinspaidsim, var_dir=var_dir,
+                              paysafesim_port=ports.paysafesim, coinspaidsim_port=ports.coinspaidsim,
+                              twiliosim_port=ports.twiliosim, var_dir=var_dir,
                               webhooks_port=ports.webhooks, face_ports=ports.faces), env=env, cwd=BASE_DIR,
             log_dir=var_dir / "log",
         )
@@ -1182,6 +1193,7 @@ class Ports:
     praxissim: int
     paysafesim: int
     coinspaidsim: int
+    twiliosim: int
     webhooks: int
     faces: dict[str, int]  # face -> its simulator's port, for the faces the demo uses
 
@@ -1199,12 +1211,14 @@ def _ports(env: dict[str, str], *, faces: Sequence[str]) -> Ports:
     env["PAYSAFESIM_PORT"] = str(paysafesim)
     coinspaidsim = pick_port("127.0.0.1", int(os.environ.get("COINSPAIDSIM_PORT") or 8500))
     env["COINSPAIDSIM_PORT"] = str(coinspaidsim)
+    twiliosim = pick_port("127.0.0.1", int(os.environ.get("TWILIOSIM_PORT") or 8510))
+    env["TWILIOSIM_PORT"] = str(twiliosim)
     webhooks = pick_port("127.0.0.1", int(os.environ.get("WEBHOOKS_DEMO_PORT") or 8470))
     face_ports = face_ports_pick(faces, environ=os.environ)
     for face, face_port in face_ports.items():
         env[SIMULATOR_FACES[face].port_variable] = str(face_port)
     return Ports(mt5sim=mt5sim, pspsim=pspsim, praxissim=praxissim, paysafesim=paysafesim, coinspaidsim=coinspaidsim,
-                 webhooks=webhooks,
+                 twiliosim=twiliosim, webhooks=webhooks,
                  faces=face_ports)
 
 
@@ -1217,14 +1231,15 @@ def _serve(sup: Supervisor, *, address: WebAddress, env: dict[str, str], var_dir
     url = address.local_url + "/"
     _say_simulators(mt5sim_port=ports.mt5sim, pspsim_port=ports.pspsim, face_ports=ports.faces,
                     praxissim_port=ports.praxissim, paysafesim_port=ports.paysafesim,
-                    coinspaidsim_port=ports.coinspaidsim)
+                    coinspaidsim_port=ports.coinspaidsim, twiliosim_port=ports.twiliosim)
     run_demo_loaders(env=env, var_dir=var_dir, running=True,
                      values={"mt5sim_port": str(ports.mt5sim), "pspsim_port": str(ports.pspsim),
                              "webhooks_port": str(ports.webhooks), "praxissim_port": str(ports.praxissim),
                              "praxissim_state_dir": str(var_dir / "praxissim"),
                              "paysafesim_port": str(ports.paysafesim), "paysafesim_state_dir": str(var_dir / "paysafesim"),
                              "coinspaidsim_port": str(ports.coinspaidsim),
-                             "coinspaidsim_state_dir": str(var_dir / "coinspaidsim")},
+                             "coinspaidsim_state_dir": str(var_dir / "coinspaidsim"),
+                             "twiliosim_port": str(ports.twiliosim), "twiliosim_state_dir": str(var_dir / "twiliosim")},
                      faces={face: (port, str(var_dir / f"{face}sim")) for face, port in ports.faces.items()})
     if not wait_for_web(url + "healthz", sup=sup, stall=stall, stop_requested=stop_requested):
         return 0
@@ -1257,7 +1272,7 @@ def face_ports_pick(faces: Sequence[str], *, environ: Mapping[str, str]) -> dict
 
 def _say_simulators(*, mt5sim_port: int, pspsim_port: int, face_ports: Mapping[str, int],
                     praxissim_port: int | None = None, paysafesim_port: int | None = None,
-                    coinspaidsim_port: int | None = None) -> None:
+                    coinspaidsim_port: int | None = None, twiliosim_port: int | None = None) -> None:
     print(f"[run] trading demo: MT5 simulator on https://127.0.0.1:{mt5sim_port}/", flush=True)
     for face, port in face_ports.items():
         print(f"[run] trading demo: {SIMULATOR_FACES[face].label} simulator on https://127.0.0.1:{port}/", flush=True)
@@ -1270,11 +1285,14 @@ def _say_simulators(*, mt5sim_port: int, pspsim_port: int, face_ports: Mapping[s
     if coinspaidsim_port is not None:
         print(f"[run] payments demo: CoinsPaid (crypto) simulator on http://127.0.0.1:{coinspaidsim_port}/ "
               f"(test wallet: /wallet)", flush=True)
+    if twiliosim_port is not None:
+        print(f"[run] SMS demo: Twilio simulator on http://127.0.0.1:{twiliosim_port}/ (a client's STOP: "
+              f"POST /_sim/inbound)", flush=True)
 
 
 def _announce(address: WebAddress, *, url: str, var_dir: Path, logins: list[DemoLogin],
               names: Sequence[str] = ("web", "worker", "rqworker", "beat", "mt5sim", "pspsim", "praxissim", "paysafesim",
-                                     "coinspaidsim",
+                                     "coinspaidsim", "twiliosim",
                                      "webhooks")) -> None:
     """Where the running CRM is, its logs and its forms; the logins come last, so they are what is
     on screen when start-up is done."""

@@ -23,3 +23,15 @@ class EmailFailed(EmailSent):
 
 declare("email.sent", payload=EmailSent, description="An email to a client was sent.")
 declare("email.failed", payload=EmailFailed, description="An email to a client could not be sent (gave up).")
+
+
+class SmsOptChange(TypedDict):
+    client: CodeText
+    number: str  # masked
+    provider: str  # the SMS provider's code
+    source: str  # "stop" / "start": the client texted it; "error_21610": the provider refused a message for it
+
+
+declare("sms.opted_out", payload=SmsOptChange,
+        description="A client asked for no more SMS (texted STOP, or the provider says they did).")
+declare("sms.opted_in", payload=SmsOptChange, description="A client texted START: SMS may reach them again.")

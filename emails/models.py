@@ -129,3 +129,9 @@ EMAIL_STATES = StateMachine(
 
 
 __all__ = ["EMAIL_STATES", "EmailStatus", "EmailTemplate", "OutboundEmail"]
+
+from emails.sms_models import (  # noqa: E402, F401 - imported here so that Django finds them
+    SmsMessage,
+    SmsProvider,
+    SmsWebhook,
+)

@@ -21,3 +21,6 @@ TEMPLATE_CHANGE = "emails.change_emailtemplate"
 def may_compose(user: Any) -> bool:
     """Whether `user` may write to the clients in their scope."""
     return user_can(user, COMPOSE)
+
+# Administrators: the brands' SMS providers (emails.sms).
+SMS_PROVIDER_MANAGE = "emails.manage_smsprovider"

@@ -32,8 +32,9 @@ from crm.exceptions import EventDeliveryTransitionRefused, JobTransitionRefused,
 from crm.lib.states import StateMachine, TransitionRefused, machines
 from crm.models import Client, EventDelivery, Job, Stage
 from crm.models.stages import CLIENT_STAGES
-from emails.exceptions import EmailTransitionRefused
+from emails.exceptions import EmailTransitionRefused, SmsTransitionRefused
 from emails.models import OutboundEmail
+from emails.sms_models import SmsMessage
 from ib.exceptions import (
     ApplicationTransitionRefused,
     AttributionConflictTransitionRefused,
@@ -134,6 +135,7 @@ MODELS: dict[str, tuple[Callable[[str], Any], type[TransitionRefused]]] = {
     "job": (lambda s: Job(status=s), JobTransitionRefused),
     "webhook delivery": (lambda s: WebhookDelivery(status=s), WebhookDeliveryTransitionRefused),
     "outbound email": (lambda s: OutboundEmail(status=s), EmailTransitionRefused),
+    "sms message": (lambda s: SmsMessage(status=s), SmsTransitionRefused),
     "automation run": (lambda s: AutomationRun(status=s), RunTransitionRefused),
     "marketing campaign": (lambda s: Campaign(status=s), CampaignTransitionRefused),
     "marketing campaign recipient": (lambda s: CampaignRecipient(status=s), RecipientTransitionRefused),

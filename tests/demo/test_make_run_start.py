@@ -169,7 +169,8 @@ def _all_steps() -> list[runner.DemoStep]:
                                                                 "praxissim_port": "0", "praxissim_state_dir": "",
                                                                 "paysafesim_port": "0", "paysafesim_state_dir": "",
                                                                 "coinspaidsim_port": "0",
-                                                                "coinspaidsim_state_dir": ""},
+                                                                "coinspaidsim_state_dir": "",
+                                                                "twiliosim_port": "0", "twiliosim_state_dir": ""},
                                faces={face: (0, "") for face in FACES})]
 
 

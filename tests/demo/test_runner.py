@@ -29,13 +29,16 @@ def _closed_port() -> int:
 def test_make_run_starts_web_workers_beat_and_the_simulators_and_stops_web_first_and_the_simulators_last(tmp_path):
     specs = runner.default_processes(python="/venv/bin/python", mt5sim_port=9443, pspsim_port=9460, var_dir=tmp_path,
                                      webhooks_port=9470, praxissim_port=9480, paysafesim_port=9490,
-                                     coinspaidsim_port=9500)
+                                     coinspaidsim_port=9500, twiliosim_port=9510)
 
     assert [spec.name for spec in specs] == ["web", "worker", "worker-deliveries", "worker-screening", "rqworker",
                                              "beat", "mt5sim", "pspsim", "praxissim", "paysafesim", "coinspaidsim",
-                                             "webhooks"]
-    web, worker, deliveries, screening, rqworker, beat, mt5sim, pspsim, praxissim, paysafesim, coinspaidsim, webhooks = (
-        spec.argv for spec in specs)
+                                             "twiliosim", "webhooks"]
+    (web, worker, deliveries, screening, rqworker, beat, mt5sim, pspsim, praxissim, paysafesim, coinspaidsim,
+     twiliosim, webhooks) = (spec.argv for spec in specs)
+    assert twiliosim[1:3] == ("-m", "emails.twilio_simulator")
+    assert twiliosim[twiliosim.index("--port") + 1] == "9510"
+    assert twiliosim[twiliosim.index("--state-dir") + 1] == str(tmp_path / "twiliosim")
     assert coinspaidsim[1:3] == ("-m", "wallet.coinspaid_simulator")
     assert coinspaidsim[coinspaidsim.index("--port") + 1] == "9500"
     assert coinspaidsim[coinspaidsim.index("--state-dir") + 1] == str(tmp_path / "coinspaidsim")
@@ -97,7 +100,8 @@ def test_make_run_starts_a_ctrader_and_a_match_trader_simulator_on_their_own_por
     names = [spec.name for spec in specs]
     # Beside the MT5 simulator: stopped after the workers, like it.
     assert names == ["web", "worker", "worker-deliveries", "worker-screening", "rqworker", "beat", "mt5sim",
-                     "ctradersim", "matchtradersim", "pspsim", "praxissim", "paysafesim", "coinspaidsim", "webhooks"]
+                     "ctradersim", "matchtradersim", "pspsim", "praxissim", "paysafesim", "coinspaidsim", "twiliosim",
+                     "webhooks"]
     for name, face, port in (("ctradersim", "ctrader", "9444"), ("matchtradersim", "matchtrader", "9445")):
         argv = next(spec.argv for spec in specs if spec.name == name)
         assert argv[1:3] == ("-m", "trading.simulator") and argv[argv.index("--face") + 1] == face
@@ -154,7 +158,9 @@ def test_the_demo_loaders_that_need_the_simulators_point_each_brand_at_its_simul
                                                     "paysafesim_port": "9490",
                                                     "paysafesim_state_dir": str(tmp_path / "paysafesim"),
                                                     "coinspaidsim_port": "9500",
-                                                    "coinspaidsim_state_dir": str(tmp_path / "coinspaidsim")},
+                                                    "coinspaidsim_state_dir": str(tmp_path / "coinspaidsim"),
+                                                    "twiliosim_port": "9510",
+                                                    "twiliosim_state_dir": str(tmp_path / "twiliosim")},
                               faces={"ctrader": (9444, str(tmp_path / "ctradersim")),
                                      "matchtrader": (9445, str(tmp_path / "matchtradersim"))})
     setups = [step.args for step in steps if step.command == "trading_demo_setup"]
@@ -171,6 +177,8 @@ def test_the_demo_loaders_that_need_the_simulators_point_each_brand_at_its_simul
     assert paysafe[:4] == ("--port", "9490", "--state-dir", str(tmp_path / "paysafesim"))
     coinspaid = next(step.args for step in steps if step.command == "wallet_coinspaid_demo_setup")
     assert coinspaid[:4] == ("--port", "9500", "--state-dir", str(tmp_path / "coinspaidsim"))
+    twilio = next(step.args for step in steps if step.command == "emails_twilio_demo_setup")
+    assert twilio[:4] == ("--port", "9510", "--state-dir", str(tmp_path / "twiliosim"))
     assert next(step.args for step in steps if step.command == "webhooks_seed_demo")[:2] == ("--port", "9470")
     # What needs the trading demo's servers and accounts runs after them: the books of the
     # platforms' groups and the dashboards' figures among them.
