@@ -377,14 +377,22 @@ def campaign_test_send(*, actor: User, brand: Brand, segment: Segment | None, va
 # --- tracking -----------------------------------------------------------------------------------------------
 
 
+def open_token(*, recipient_code: Any) -> str:
+    return signing.dumps(str(recipient_code), salt=OPEN_SALT, compress=True)
+
+
+def click_token(*, recipient_code: Any, url: str) -> str:
+    return signing.dumps({"r": str(recipient_code), "u": url}, salt=CLICK_SALT, compress=True)
+
+
 def open_url(*, recipient_code: Any) -> str:
-    token = signing.dumps(str(recipient_code), salt=OPEN_SALT, compress=True)
-    return public_url(reverse("marketing_campaign_open", args=[token]))
+    return public_url(reverse("marketing_campaign_open", args=[open_token(recipient_code=recipient_code)]))
 
 
 def click_url(*, recipient_code: Any, url: str) -> str:
-    token = signing.dumps({"r": str(recipient_code), "u": url}, salt=CLICK_SALT, compress=True)
-    return public_url(reverse("marketing_campaign_click", args=[token]))
+    return public_url(
+        reverse("marketing_campaign_click", args=[click_token(recipient_code=recipient_code, url=url)])
+    )
 
 
 def safe_target(url: Any) -> str | None:

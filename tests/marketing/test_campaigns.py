@@ -332,3 +332,40 @@ def test_campaign_pages_are_for_the_brands_marketers(world, as_user):
         assert http.post(reverse("marketing_campaign_send", args=[campaign.code])).status_code == 404
     campaign.refresh_from_db()
     assert campaign.status == CampaignStatus.DRAFT and not CampaignRecipient.objects.filter(campaign=campaign).exists()
+
+
+def test_the_demo_sends_a_campaign_with_results_once():
+    import io
+
+    from django.core.management import call_command
+
+    make_user(role_code=RoleCode.ADMIN)
+    for code, name in (("atlas", "Atlas Markets"), ("nova", "Nova FX")):
+        brand = make_brand(code=code, name=name)
+        for n in range(12):
+            client = make_client(brand=brand, language="en", stage="registered", email=f"{code}{n}@example.com")
+            deposit(client, "6000.00", at=ago(days=20))
+    out = io.StringIO()
+    call_command("marketing_seed_demo", stdout=out)
+    assert "2 campaigns sent" in out.getvalue()
+    campaign = Campaign.objects.get(brand__code="atlas")
+    assert campaign.status == CampaignStatus.SENT and campaign.snapshot.member_count == 12
+    results = campaign_results(campaign=campaign)
+    assert sum(g.members for g in results.variants) + results.holdout.members + sum(
+        g.skipped + g.failed for g in results.variants) == 12
+    call_command("marketing_seed_demo", stdout=io.StringIO())
+    assert Campaign.objects.count() == 2
+
+
+def test_a_scheduled_campaign_starts_when_its_time_comes(world):
+    import datetime as dt
+
+    from marketing.campaigns import campaign_schedule, campaigns_start_due
+
+    campaign = campaign_schedule(actor=world[1], campaign=_campaign(world), at=timezone.now() + dt.timedelta(hours=1))
+    assert campaigns_start_due() == 0
+    assert campaigns_start_due(now=timezone.now() + dt.timedelta(hours=2)) == 1
+    campaign.refresh_from_db()
+    assert campaign.status == CampaignStatus.SENDING and campaign.job.started_by == world[1]
+    with pytest.raises(campaigns.ValidationFailed):
+        campaign_schedule(actor=world[1], campaign=_campaign(world, name="Past"), at=ago(hours=1))
