@@ -5,6 +5,7 @@ officers and administrators only."""
 
 from __future__ import annotations
 
+import datetime as dt
 import uuid
 from typing import Any
 
@@ -41,6 +42,8 @@ class RecordForm(forms.Form):
     kind = forms.ChoiceField(label=_("Kind"), choices=DataRequestKind.choices)
     details = forms.CharField(label=_("What the client asked, in their words"), required=False,
                               widget=forms.Textarea(attrs={"rows": 3}), max_length=services.DETAILS_MAX)
+    received_at = forms.DateField(label=_("Received on (empty: today)"), required=False,
+                                  widget=forms.DateInput(attrs={"type": "date"}))
 
 
 class RefuseForm(forms.Form):
@@ -99,8 +102,12 @@ def data_request_record(request: AuthedRequest) -> HttpResponse:
             form.add_error("client", gettext("No client you may see has this code."))
         else:
             try:
+                day = form.cleaned_data["received_at"]
+                received = None if day is None or day == timezone.localdate() else timezone.make_aware(
+                    dt.datetime.combine(day, dt.time(9)))
                 row = services.data_request_submit(client=client, kind=form.cleaned_data["kind"],
-                                                   details=form.cleaned_data["details"], actor=request.user)
+                                                   details=form.cleaned_data["details"], actor=request.user,
+                                                   received_at=received)
             except DomainError as error:
                 apply_domain_errors(form, error)
             else:

@@ -291,25 +291,31 @@ def _event(row: DataSubjectRequest, name: str, actor: User | None) -> None:
 
 
 @transaction.atomic
-def data_request_submit(*, client: Client, kind: Any, details: Any = "", actor: User | None = None
-                        ) -> DataSubjectRequest:
+def data_request_submit(*, client: Client, kind: Any, details: Any = "", actor: User | None = None,
+                        received_at: dt.datetime | None = None) -> DataSubjectRequest:
     """Record the client's request of `kind` (access or erasure). `actor` None: the client asked in the
-    trader's room; else a member of staff records it on the client's behalf (they need the permission
-    and the client in their scope). Due `request_days()` after now. ValidationFailed naming the field
-    for bad input; DataRequestRefused while a request of the kind is open."""
+    trader's room, now; else a member of staff records it on the client's behalf (they need the
+    permission and the client in their scope), received now or at `received_at` (a letter that came
+    days ago: its clock runs from then). Due `request_days()` after it was received. ValidationFailed
+    naming the field for bad input; DataRequestRefused while a request of the kind is open."""
     if actor is not None and not (user_can(actor, permissions.DATA_REQUEST_RECORD)
                                   and client_queryset_for_user(actor).filter(pk=client.pk).exists()):
         raise NotAllowed(gettext("You are not allowed to record data requests for this client."))
     kind_value = _kind(kind)
     text = _clean_text(details, field="details", limit=DETAILS_MAX)
+    now = timezone.now()
+    if received_at is not None and (actor is None or received_at > now or timezone.is_naive(received_at)
+                                    or received_at < client.created_at - dt.timedelta(days=1)):
+        raise ValidationFailed(fields={"received_at": [gettext(
+            "Give the day the request reached us: not in the future, not before the client was known.")]})
     Client.objects.select_for_update().filter(pk=client.pk).first()  # one open request of a kind: serialised
     if DataSubjectRequest.objects.filter(client=client, kind=kind_value, status__in=DATA_OPEN).exists():
         raise DataRequestRefused(gettext("A request of this kind is already open; it is answered by its due date."),
                                  code="already_open")
-    now = timezone.now()
+    received = received_at or now
     row = DataSubjectRequest.objects.create(
-        brand_id=client.brand_id, client=client, kind=kind_value, details=text, received_at=now,
-        due_at=now + dt.timedelta(days=request_days()),
+        brand_id=client.brand_id, client=client, kind=kind_value, details=text, received_at=received,
+        due_at=received + dt.timedelta(days=request_days()),
         channel=DataRequestChannel.STAFF if actor is not None else DataRequestChannel.PORTAL, recorded_by=actor)
     row.steps.create(from_status="", to_status=row.status, actor=actor, at=now,
                      reason="recorded by staff" if actor is not None else "asked in the trader's room")

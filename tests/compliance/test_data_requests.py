@@ -181,6 +181,10 @@ def test_bad_input_is_refused_naming_the_field_and_nothing_is_written(world):
         data_request_refuse(request=row, actor=world.agent, reason="No")
     with pytest.raises(DataRequestRefused):
         data_request_export_start(request=row, actor=world.officer)  # an erasure is not exported
+    with pytest.raises(ValidationFailed) as bad:  # a letter cannot arrive tomorrow
+        data_request_submit(client=world.neighbour, kind="access", actor=world.officer,
+                            received_at=timezone.now() + dt.timedelta(days=1))
+    assert "received_at" in bad.value.fields
     with pytest.raises(NotAllowed):  # the agent may not record one for the client
         data_request_submit(client=world.neighbour, kind="access", actor=world.agent)
     row.refresh_from_db()

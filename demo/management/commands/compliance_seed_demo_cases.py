@@ -10,6 +10,7 @@ from django.core.management.base import BaseCommand
 from crm.models import Brand, RoleCode, User
 from demo.compliance import SECOND_OFFICER
 from demo.compliance_cases import compliance_seed_demo_cases
+from demo.compliance_data_requests import compliance_seed_demo_data_requests
 from plumbing import context
 
 
@@ -25,6 +26,10 @@ class Command(BaseCommand):
                    .exclude(email__iexact=SECOND_OFFICER[1]).order_by("id").first())
         with context.acting_as(None, source="seed"):
             made = compliance_seed_demo_cases(brand=brand, officer=officer)
+        with context.acting_as(None, source="seed"):
+            requests = compliance_seed_demo_data_requests(brand=brand, officer=officer)
+        if requests:
+            self.stdout.write("compliance data requests demo: one open near its due date, one fulfilled")
         if made:
             self.stdout.write(f"compliance cases demo: a case in review for {SECOND_OFFICER[1]}")
         else:
