@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from emails.sms import sms_deliver, sms_deliver_task, sms_send
+from emails.sms import SmsRateLimited, sms_deliver, sms_deliver_task, sms_send
 from emails.sms_models import SmsMessage, SmsStatus, SmsWebhook
 from tests.emails.sms_support import forward
 
@@ -123,3 +123,19 @@ def test_an_invalid_number_is_refused_once_not_retried_and_the_error_named(sms_w
     assert (message.status, message.attempts, message.error_code) == (SmsStatus.FAILED, 1, "21211")
     assert "not a valid phone number" in message.error_message
     assert message.provider_sid is None
+
+
+def test_the_providers_rate_holds_a_second_message_back_until_its_turn(sms_world):
+    provider = sms_world.provider
+    provider.rate_per_second = "0.5"  # one message every two seconds
+    provider.save(update_fields=["rate_per_second"])
+    first = sms_send(client=sms_world.client, body="One")
+    second = sms_send(client=sms_world.client, body="Two")
+
+    assert sms_deliver(message_id=first.pk) == SmsStatus.QUEUED
+    with pytest.raises(SmsRateLimited) as held:
+        sms_deliver(message_id=second.pk)
+
+    second.refresh_from_db()
+    assert 1.0 < held.value.wait <= 2.0
+    assert (second.status, second.attempts) == (SmsStatus.PENDING, 0)  # not tried, nothing counted
