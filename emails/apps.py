@@ -22,7 +22,7 @@ class EmailsConfig(AppConfig):
             "emails",
             permissions={RoleCode.ADMIN: ["emails.view_emailtemplate", "emails.add_emailtemplate",
                                           "emails.change_emailtemplate", "emails.manage_smsprovider"]},
-            timeline=EMAIL_TIMELINE,
+            timeline=[*EMAIL_TIMELINE, *sms.SMS_TIMELINE],
             tabs=[ClientTab(key="email", label=_("Email"), template="emails/client_tab.html", order=35,
                             permission="crm.email_client", context=email_tab_context)],
             navigation=[NavItem("sms_providers", _("SMS providers"), "sms_provider_list", "settings",

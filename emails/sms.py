@@ -40,6 +40,7 @@ from django.db import transaction
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
 from kombu.exceptions import OperationalError as BrokerError
 from redis.exceptions import RedisError
 
@@ -54,6 +55,7 @@ from crm.lib.validation import InvalidValue
 from crm.lib.webhooks import ACCEPTED, Finding, Receipt, WebhookInbox
 from crm.models import Brand, Client, User
 from crm.permissions import user_can
+from crm.registry import TimelineKind
 from crm.selectors import mask_phone
 from emails import permissions, twilio
 from emails.exceptions import SmsNotConfigured, SmsWebhookRefused
@@ -346,7 +348,7 @@ def sms_deliver_task(self: Any, message_id: int) -> str:
     """Thin: send one pending SMS; retry 429/5xx/timeouts with backoff. Held back by the provider's
     rate, the worker waits its turn when it is a second or less away (no attempt counted), else the
     message is queued again for then."""
-    for _ in range(RATE_WAITS):
+    for _turn in range(RATE_WAITS):
         try:
             return sms_deliver(message_id=message_id, last_attempt=self.request.retries >= self.max_retries)
         except SmsRateLimited as limited:
@@ -498,6 +500,20 @@ def sms_webhook_receive(*, kind: str, provider: str, headers: Mapping[str, str],
     """Store, check and apply one request of the provider (`kind`: "status" or "inbound")."""
     inbox = STATUS_INBOX if kind == "status" else INBOUND_INBOX
     return inbox.receive(sender=provider, headers=headers, body=body, remote_addr=remote_addr)
+
+
+def _opt_summary(event: Any) -> str:
+    data = event.data if isinstance(event.data, Mapping) else {}
+    how = {"stop": gettext("texted STOP"), "start": gettext("texted START"),
+           "error_21610": gettext("the provider refused a message: the number replied STOP")}
+    return f"{data.get('number', '')} · {how.get(str(data.get('source')), '')}".strip(" ·")
+
+
+# Registered by EmailsConfig.ready() (crm.registry.contribute), beside the emails' own.
+SMS_TIMELINE = [
+    TimelineKind("sms.opted_out", _("Opted out of SMS"), "alert", _opt_summary),
+    TimelineKind("sms.opted_in", _("Opted in to SMS again"), "dot", _opt_summary),
+]
 
 
 def sms_messages_for(*, client: Client, limit: int = 50) -> list[SmsMessage]:

@@ -11,7 +11,7 @@ from django.test import Client as HttpClient
 from django.urls import reverse
 
 from crm.events import dispatch_pending
-from crm.models import RoleCode
+from crm.models import Event, RoleCode
 from emails import twilio
 from emails.exceptions import SmsNotConfigured
 from emails.sms import sms_deliver, sms_provider_save, sms_send
@@ -64,6 +64,11 @@ def test_a_client_who_texts_stop_gets_no_marketing_sms_but_a_transactional_one_i
     notice.refresh_from_db()
     assert notice.attempts == 1  # tried: a marketing opt-out holds back no transactional message
     assert (notice.error_code, notice.error_message) == ("21610", "Attempt to send to unsubscribed recipient")
+    dispatch_pending()
+    sources = list(Event.objects.filter(client=client, name="sms.opted_out").order_by("id")
+                   .values_list("data__source", flat=True))
+    assert sources == ["stop", "error_21610"]  # both on the client's timeline
+    assert [d.source for d in consent_history(client=client)] == ["sms_stop", "portal"]  # the refusal adds none
 
 
 def test_a_client_who_texts_start_again_may_get_marketing_sms_again(sms_world):
