@@ -225,3 +225,28 @@ def test_the_officers_list_shows_the_clock_and_overdue_requests_to_compliance_on
         listed = other.get(reverse("compliance_data_requests"))
         assert listed.status_code == 404 or f'data-request="{late.code}"' not in listed.content.decode()
         assert other.get(reverse("compliance_data_request", args=[late.code])).status_code == 404
+
+
+def test_an_officer_approves_an_erasure_through_the_erasure_engine_unless_it_is_blocked(world, login_verified):
+    clean = data_request_submit(client=world.neighbour, kind="erasure", details="Forget me")
+    blocked = data_request_submit(client=world.client, kind="erasure")  # an open AML alert blocks it
+    http = Browser()
+    login_verified(http, world.officer)
+    page = http.get(reverse("compliance_data_request", args=[clean.code])).content.decode()
+    assert "data-plan" in page and 'data-action="erase"' in page and 'data-action="export"' not in page
+    page = http.get(reverse("compliance_data_request", args=[blocked.code])).content.decode()
+    assert "data-blocker" in page and 'data-action="erase"' not in page
+    refused = http.post(reverse("compliance_data_request_action", args=[blocked.code, "erase"]))
+    assert refused.status_code == 409 and "AML alert" in refused.content.decode()
+    blocked.refresh_from_db()
+    assert blocked.status == "received" and not blocked.outcome
+
+    assert http.post(reverse("compliance_data_request_action", args=[clean.code, "erase"])).status_code == 302
+    clean.refresh_from_db()
+    world.neighbour.refresh_from_db()
+    assert clean.status == "fulfilled" and clean.decided_by == world.officer
+    assert clean.outcome["client"] == str(world.neighbour.code) and clean.outcome["counts"]
+    assert world.neighbour.first_name != "Omar"
+    assert [s.to_status for s in DataRequestStep.objects.filter(request=clean)] == ["received", "in_progress",
+                                                                                   "fulfilled"]
+    assert AuditLog.objects.filter(action="compliance.client_erased", object_id=str(world.neighbour.code)).exists()
