@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from django import forms
 from django.contrib import messages
-from django.http import HttpResponse
+from django.http import Http404, HttpResponse
 from django.shortcuts import redirect
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
@@ -68,6 +68,8 @@ def retention_rule_set(request: AuthedRequest) -> HttpResponse:
 @page_permission_required(RETENTION_MANAGE)
 @require_POST
 def retention_run_now(request: AuthedRequest) -> HttpResponse:
+    if not (request.user.all_brands or request.user.is_administrator):
+        raise Http404  # the schedule runs over every brand: for those who work for every brand
     task_send_on_commit("compliance.tasks.retention_run_daily")
     messages.success(request, gettext("The retention run has started: its report appears below when done."))
     return redirect("compliance_retention")

@@ -158,3 +158,10 @@ from compliance.data_requests import (  # noqa: E402
 __all__ += ["SubjectDataSection", "WithheldKind", "data_request_erasure_approve", "data_request_export_start",
             "data_request_refuse", "data_request_submit", "subject_data_section_register",
             "subject_data_withheld_register"]
+
+# Erasure and retention (issue 64): how apps above compliance add their part of an erasure (support's
+# tickets) and their kinds to the retention schedule (support's closed tickets).
+from compliance.erasure import ERASED_TEXT, ErasureStep, erasure_step_register  # noqa: E402
+from compliance.retention import RetentionSource, retention_source_register  # noqa: E402
+
+__all__ += ["ERASED_TEXT", "ErasureStep", "RetentionSource", "erasure_step_register", "retention_source_register"]

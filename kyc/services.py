@@ -791,6 +791,11 @@ def staff_reviewers(*, submission: Submission) -> list[User]:
     return [u for u in users if user_can(u, REVIEW)]
 
 
+def _files_remove(names: list[str]) -> None:
+    for name in names:
+        storage.file_remove(name)
+
+
 @transaction.atomic
 def kyc_records_erase(*, client: Client, actor: User | None) -> int:
     """Erasure (compliance.erasure decides and authorises): the client's documents go, their rows now and
@@ -802,7 +807,7 @@ def kyc_records_erase(*, client: Client, actor: User | None) -> int:
     blank = {"address_line1": "", "address_line2": "", "city": "", "postcode": ""}
     KycProfile.objects.filter(client=client).update(**blank, address_hash="")
     KycProfile.history.filter(client_id=client.pk).update(**blank)
-    transaction.on_commit(lambda: [storage.file_remove(name) for name in documents])
+    transaction.on_commit(lambda: _files_remove(documents))
     audit_record(action="kyc.records_erase", obj=client, after={"documents": len(documents)}, actor=actor)
     return len(documents)
 

@@ -18,6 +18,9 @@ class SupportConfig(AppConfig):
         from support.subject_data import register as subject_data_register
 
         subject_data_register()  # the tickets in a client's copy of their data (compliance.data_requests)
+        from support.erasure import register as erasure_register
+
+        erasure_register()  # the tickets in an erasure and in the retention schedule (compliance)
         contribute("support", permissions=_permissions(), timeline=_timeline(), navigation=_navigation(),
                    playbook_templates=[*COMPLAINT_EMAILS, *ANSWER_EMAILS], api_scopes=[
                        ApiScope("support:read", _("Read the brand's support tickets and their threads."), order=340),

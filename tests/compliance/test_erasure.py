@@ -227,3 +227,40 @@ def test_an_administrator_changes_a_rule_for_every_brand_and_others_may_not(clie
     assert response.status_code == 302
     page = client.get(reverse("compliance_retention")).content.decode()
     assert "365 days" in page and "Brand policy: one year." in page
+
+
+def test_support_tickets_lose_the_requester_and_text_in_an_erasure_and_closed_ones_after_six_years():
+    import time_machine
+
+    from compliance.retention import retention_run
+    from compliance.retention_models import RetentionKind
+    from support.models import Ticket, TicketMessage
+    from support.services import ticket_close, ticket_set_status
+    from tests.support.desk_world import build_desk_world, open_ticket
+
+    w = build_desk_world()
+    now = dt.datetime(2026, 6, 1, 9, tzinfo=dt.UTC)
+    other = make_client(brand=w.brand, stage="registered", first_name="Ticketholder", email="th@example.com")
+    with time_machine.travel(now - dt.timedelta(days=7 * 365), tick=False):
+        old = open_ticket(w, client=other, subject="Old question about my card")
+        ticket_set_status(ticket=old, status="resolved", actor=w.agent)
+        ticket_close(ticket=old, actor=None)
+    with time_machine.travel(now - dt.timedelta(days=365), tick=False):
+        recent = open_ticket(w, client=other, subject="Recent question")
+        ticket_set_status(ticket=recent, status="resolved", actor=w.agent)
+        ticket_close(ticket=recent, actor=None)
+    mine = open_ticket(w, subject="Laura's withdrawal")
+
+    officer = make_user(role_code=RoleCode.COMPLIANCE, brand=w.brand)
+    report = erasure_apply(client=w.client, actor=officer, plan=erasure_plan(w.client))
+    assert report.counts[DataKind.TICKETS] == 1
+    mine.refresh_from_db()
+    assert (mine.subject, mine.requester_name, mine.requester_email) == ("[erased]", "", "")
+    assert not TicketMessage.objects.filter(ticket=mine).exclude(body_text="[erased]").exists()
+
+    with time_machine.travel(now, tick=False):
+        run = retention_run()
+        assert run.results[RetentionKind.CLOSED_TICKETS] == {"found": 1, "removed": 1}
+        assert Ticket.objects.get(pk=old.pk).subject == "[erased]"
+        assert Ticket.objects.get(pk=recent.pk).subject == "Recent question"
+        assert retention_run().results[RetentionKind.CLOSED_TICKETS] == {"found": 0, "removed": 0}
