@@ -6,6 +6,7 @@ redirect (signed links, no login)."""
 from __future__ import annotations
 
 import base64
+import zoneinfo
 from collections.abc import Callable
 from functools import wraps
 from typing import Any
@@ -15,6 +16,8 @@ from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpResponse, HttpResponseBadRequest, HttpResponseRedirect
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils import timezone
+from django.utils.dateparse import parse_datetime
 from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
@@ -209,6 +212,23 @@ def _act(request: AuthedRequest, code: Any, action: Callable[..., Any], done: st
 @require_POST
 def campaign_send(request: AuthedRequest, code: Any) -> HttpResponse:
     return _act(request, code, campaigns.campaign_send, _("Sending started."))
+
+
+@campaigns_required
+@require_POST
+def campaign_schedule(request: AuthedRequest, code: Any) -> HttpResponse:
+    """Send at a time the marketer gives in their own time zone (datetime-local: "YYYY-MM-DDTHH:MM")."""
+    at = parse_datetime(str(request.POST.get("at", "")))
+    if at is None:
+        messages.error(request, _("Give the time to send at."))
+        return redirect(reverse("marketing_campaign", args=[code]))
+    if timezone.is_naive(at):
+        at = timezone.make_aware(at, zoneinfo.ZoneInfo(getattr(request.user, "timezone", "") or "UTC"))
+
+    def schedule(*, actor: Any, campaign: Any) -> Any:
+        return campaigns.campaign_schedule(actor=actor, campaign=campaign, at=at)
+
+    return _act(request, code, schedule, _("Campaign scheduled."))
 
 
 @campaigns_required

@@ -48,6 +48,7 @@ from django.utils.translation import gettext
 from crm.audit import audit_record
 from crm.exceptions import FieldErrors, NotAllowed, NotFound, ValidationFailed
 from crm.jobs import JobCancelled, JobHandle, job_cancel, job_start
+from crm.lib.bulk import rows_gathered
 from crm.lib.money import Money, money_parse
 from crm.lib.public_url import public_url
 from crm.lib.ratelimit import rate_hit, rate_key, rate_spent
@@ -282,7 +283,13 @@ def _unsubscribe_url(headers: Mapping[str, str]) -> str:
 
 
 def _render(
-    *, brand: Brand, subject: str, body: str, context: dict[str, Any], recipient_code: Any = None
+    *,
+    brand: Brand,
+    subject: str,
+    body: str,
+    context: dict[str, Any],
+    recipient_code: Any = None,
+    template: Any = None,
 ) -> Any:
     """The emails app's RenderedEmail of a variant for one context; with `recipient_code`, its links
     go through the click redirect and an open pixel is added (both signed for that recipient)."""
@@ -291,7 +298,7 @@ def _render(
         "body": render_text(body, context).strip(),
     }
     event = {"name": "marketing.campaign", "data": filled, "occurred_at": timezone.now()}
-    rendered = email_render(template=_template(brand), context={**context, "event": event})
+    rendered = email_render(template=template or _template(brand), context={**context, "event": event})
     if recipient_code is None:
         return rendered
 
@@ -663,6 +670,7 @@ def _batch(
         counts.skipped += len(refused)
     now = timezone.now()
     window = _window()
+    template = _template(campaign.brand)
     sent: list[CampaignRecipient] = []
     failed: list[CampaignRecipient] = []
     last = rows[-1].pk
@@ -697,6 +705,7 @@ def _batch(
                 body=row.variant.body,
                 context=context,
                 recipient_code=row.code,
+                template=template,
             )
             email = email_queue(
                 client=client,
@@ -741,7 +750,8 @@ def campaign_send_run(handle: JobHandle, *, campaign_id: int) -> None:
                 if Campaign.objects.filter(pk=campaign.pk, status=CampaignStatus.CANCELLED).exists():
                     raise JobCancelled
                 _budget_wait(handle, *budget)
-                with transaction.atomic():
+                # The batch's audit rows (one per email) are written in one INSERT as it ends.
+                with transaction.atomic(), rows_gathered():
                     last = _batch(campaign, after, counts, budget=budget, handle=handle)
                 if last is None:
                     break

@@ -16,16 +16,29 @@ urlpatterns: list[URLPattern | URLResolver] = [
     ),
     path("marketing/campaigns/", campaign_views.campaign_list, name="marketing_campaigns"),
     path("marketing/campaigns/new/", campaign_views.campaign_new, name="marketing_campaign_new"),
-    path("marketing/campaigns/count/", campaign_views.campaign_segment_count, name="marketing_campaign_count"),
+    path(
+        "marketing/campaigns/count/", campaign_views.campaign_segment_count, name="marketing_campaign_count"
+    ),
     path("marketing/campaigns/preview/", campaign_views.campaign_preview, name="marketing_campaign_preview"),
     path("marketing/campaigns/test/", campaign_views.campaign_test_send, name="marketing_campaign_test"),
     path("marketing/campaigns/<uuid:code>/", campaign_views.campaign_detail, name="marketing_campaign"),
-    path("marketing/campaigns/<uuid:code>/send/", campaign_views.campaign_send, name="marketing_campaign_send"),
     path(
-        "marketing/campaigns/<uuid:code>/resume/", campaign_views.campaign_resume, name="marketing_campaign_resume"
+        "marketing/campaigns/<uuid:code>/send/", campaign_views.campaign_send, name="marketing_campaign_send"
     ),
     path(
-        "marketing/campaigns/<uuid:code>/cancel/", campaign_views.campaign_cancel, name="marketing_campaign_cancel"
+        "marketing/campaigns/<uuid:code>/schedule/",
+        campaign_views.campaign_schedule,
+        name="marketing_campaign_schedule",
+    ),
+    path(
+        "marketing/campaigns/<uuid:code>/resume/",
+        campaign_views.campaign_resume,
+        name="marketing_campaign_resume",
+    ),
+    path(
+        "marketing/campaigns/<uuid:code>/cancel/",
+        campaign_views.campaign_cancel,
+        name="marketing_campaign_cancel",
     ),
     # The recipients' signed links: the open pixel and the click redirect (no login).
     path("m/o/<str:token>/", campaign_views.campaign_open, name="marketing_campaign_open"),

@@ -369,3 +369,20 @@ def test_a_scheduled_campaign_starts_when_its_time_comes(world):
     assert campaign.status == CampaignStatus.SENDING and campaign.job.started_by == world[1]
     with pytest.raises(campaigns.ValidationFailed):
         campaign_schedule(actor=world[1], campaign=_campaign(world, name="Past"), at=ago(hours=1))
+
+
+def test_a_marketer_schedules_a_campaign_in_their_own_time_zone(world, as_user):
+    import datetime as dt
+    import zoneinfo
+
+    campaign = _campaign(world)
+    http = as_user(world[1])
+    local = (timezone.now() + dt.timedelta(days=1)).astimezone(zoneinfo.ZoneInfo(world[1].timezone or "UTC"))
+    response = http.post(reverse("marketing_campaign_schedule", args=[campaign.code]),
+                         {"at": local.strftime("%Y-%m-%dT%H:%M")})
+    assert response.status_code == 302
+    campaign.refresh_from_db()
+    assert campaign.status == CampaignStatus.SCHEDULED
+    assert abs((campaign.scheduled_at - local).total_seconds()) < 60
+    page = http.get(reverse("marketing_campaign", args=[campaign.code])).content.decode()
+    assert "Scheduled for" in page
