@@ -203,7 +203,8 @@ def erasure_plan(client: Client, *, at: dt.datetime | None = None) -> ErasurePla
         "Proof of consent: consent records are kept %(years)d years after the relationship ends.") % {
         "years": CONSENT_KEEP_YEARS}, consent_until)
     audit = Hold("audit_trail", gettext(
-        "Integrity of the audit trail: it is append-only and hash-chained; contacts in it are masked."), None)
+        "Integrity of the audit trail: it is append-only and hash-chained, so the names its rows recorded stay "
+        "(contacts in it are masked); it is archived after the audit retention period."), None)
     has_aml_matters = (Case.objects.filter(client=client).exists() or AmlAlert.objects.filter(client=client).exists())
 
     def kept_for_aml(kind: str, otherwise: Treatment) -> PlanItem:

@@ -264,3 +264,23 @@ def test_support_tickets_lose_the_requester_and_text_in_an_erasure_and_closed_on
         assert Ticket.objects.get(pk=old.pk).subject == "[erased]"
         assert Ticket.objects.get(pk=recent.pk).subject == "Recent question"
         assert retention_run().results[RetentionKind.CLOSED_TICKETS] == {"found": 0, "removed": 0}
+
+
+def test_an_officer_sees_the_plan_with_its_end_dates_and_approves_the_erasure_request(world, client, login_verified):
+    from compliance.services import data_request_submit
+
+    target, _agent, officer = world
+    deposit(target, "40.00", at=dt.datetime(2025, 5, 1, 10, tzinfo=dt.UTC))
+    withdrawal(target, "40.00", at=dt.datetime(2025, 5, 2, 10, tzinfo=dt.UTC))
+    request = data_request_submit(client=target, kind="erasure")
+    login_verified(client, officer)
+    page = client.get(reverse("compliance_data_request", args=[request.code])).content.decode()
+    assert 'data-plan-item="transactions"' in page and "5 years" in page
+    assert "02/05/2030" in page or "2030-05-02" in page or "2 May 2030" in page  # the hold's end date
+    response = client.post(reverse("compliance_data_request_action", args=[request.code, "erase"]))
+    assert response.status_code in (200, 302)
+    target.refresh_from_db()
+    assert target.full_name.startswith("Erased client")
+    request.refresh_from_db()
+    assert request.status == "fulfilled"
+    assert request.outcome["held"]["transactions"] == "2030-05-02"
