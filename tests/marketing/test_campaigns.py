@@ -386,3 +386,36 @@ def test_a_marketer_schedules_a_campaign_in_their_own_time_zone(world, as_user):
     assert abs((campaign.scheduled_at - local).total_seconds()) < 60
     page = http.get(reverse("marketing_campaign", args=[campaign.code])).content.decode()
     assert "Scheduled for" in page
+
+
+def test_sending_keeps_to_the_brands_budget_per_minute(world, monkeypatch):
+    """A budget of 4 emails a window: the job pauses until the window ends, then goes on, and never
+    mails more than 4 in one window (the windows are counted here instead of by the clock)."""
+    windows: list[int] = [0]
+
+    def spent(key: str, rate: str) -> int:
+        return 30 if windows[-1] >= 4 else 0
+
+    def hit(key: str, rate: str) -> int:
+        windows[-1] += 1
+        return 0
+
+    def sleep(seconds: float) -> None:
+        windows.append(0)  # the window ended
+
+    monkeypatch.setattr(campaigns, "rate_spent", spent)
+    monkeypatch.setattr(campaigns, "rate_hit", hit)
+    monkeypatch.setattr(campaigns.time, "sleep", sleep)
+    campaign = _send(world, _campaign(world, holdout_percent=0))
+    assert campaign.status == CampaignStatus.SENT
+    assert sum(windows) == len(world[3]) and max(windows) == 4 and len(windows) >= len(world[3]) // 4
+
+
+def test_an_unsubscribe_from_the_campaigns_link_counts_for_its_variant(world):
+    campaign = _send(world, _campaign(world))
+    row = campaign.recipients.filter(status=RecipientStatus.SENT).select_related("client", "variant").first()
+    consent_record(client=row.client, channel="email", given=False, source="unsubscribe",
+                   campaign_code=str(campaign.code))
+    results = campaign_results(campaign=campaign)
+    assert results.group(row.variant.label).unsubscribed == 1
+    assert sum(g.unsubscribed for g in results.groups) == 1
