@@ -148,9 +148,13 @@ def _unsubscribes(campaign: Campaign) -> dict[int, int]:
     """variant id -> members who unsubscribed from this campaign's email (marketing.consent)."""
     from marketing.models import ConsentDecision
 
-    # The one-click unsubscribe records the campaign its link came from (marketing.consent).
+    # The one-click unsubscribe and the preference page reached from the email record the campaign
+    # its link came from (marketing.consent_views).
     unsubscribed = ConsentDecision.objects.filter(
-        channel="email", given=False, source="unsubscribe", campaign_code=str(campaign.code)
+        channel="email",
+        given=False,
+        source__in=("unsubscribe", "preference_page"),
+        campaign_code=str(campaign.code),
     ).values("client_id")
     rows = campaign.recipients.filter(client_id__in=unsubscribed, variant__isnull=False).values("variant_id")
     return {row["variant_id"]: row["n"] for row in rows.annotate(n=Count("id"))}
