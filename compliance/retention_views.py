@@ -4,6 +4,8 @@ brand, a run started now. Thin: compliance.retention does the work."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from django import forms
 from django.contrib import messages
 from django.http import Http404, HttpResponse
@@ -12,6 +14,7 @@ from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_GET, require_POST
 
+from compliance.erasure import KIND_LABELS, client_erasures
 from compliance.retention import (
     RETENTION_MANAGE,
     RETENTION_VIEW,
@@ -23,6 +26,7 @@ from compliance.retention import (
 from compliance.retention_models import RetentionKind
 from crm.exceptions import DomainError
 from crm.lib.enqueue import task_send_on_commit
+from crm.models import Client
 from crm.permissions import AuthedRequest, page_permission_required, user_can
 from crm.views.ui import render_page
 from crm.views.ui.forms import apply_domain_errors
@@ -74,3 +78,14 @@ def retention_run_now(request: AuthedRequest) -> HttpResponse:
     messages.success(request, gettext("The retention run has started: its report appears below when done."))
     return redirect("compliance_retention")
 
+
+
+def erasure_tab_context(request: AuthedRequest, client: Client) -> dict[str, Any]:
+    """The erasures part of the client's Compliance tab: each erasure done, with what stays under a hold and
+    until when (for those who see data-subject requests; None for others)."""
+    if not user_can(request.user, RETENTION_VIEW):
+        return {"erasures": None}
+    return {"erasures": [
+        {"at": row.erased_at, "by": row.erased_by, "request": row.request_code,
+         "held": [(str(KIND_LABELS.get(kind, kind)), until) for kind, until in sorted(row.held.items())]}
+        for row in client_erasures(client=client)]}

@@ -211,11 +211,13 @@ def _compliance_tab_context(request: AuthedRequest, client: Client) -> dict[str,
     cases (each part checks its own permission: finance sees the restrictions, not the hits, the risk
     nor the cases)."""
     from compliance.cases_views import cases_tab_context
+    from compliance.retention_views import erasure_tab_context
     from compliance.screening_views import screening_tab_context
     from compliance.views_risk import risk_tab_context
 
     return {**restrictions_tab_context(request, client), **screening_tab_context(request, client),
-            **risk_tab_context(request, client), **cases_tab_context(request, client)}
+            **risk_tab_context(request, client), **cases_tab_context(request, client),
+            **erasure_tab_context(request, client)}
 
 
 def _restriction_summary(event: Any) -> str:

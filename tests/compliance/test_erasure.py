@@ -61,7 +61,7 @@ def test_it_anonymises_a_client_with_nothing_to_hold(world, client):
     assert "Zenobia" not in str(row.after) and "zenobia" not in str(row.after)
 
 
-def test_it_keeps_transactions_of_a_client_with_a_deposit_history_but_erases_the_name(world):
+def test_it_keeps_transactions_of_a_client_with_a_deposit_history_but_erases_the_name(world, client, login_verified):
     target, _agent, officer = world
     last = dt.datetime(2026, 3, 1, 12, tzinfo=dt.UTC)
     deposit(target, "250.00", at=last - dt.timedelta(days=10))
@@ -82,6 +82,11 @@ def test_it_keeps_transactions_of_a_client_with_a_deposit_history_but_erases_the
     assert "Zenobia" not in target.full_name and target.email == ""
     assert LedgerTransaction.objects.filter(legs__account__client=target).distinct().count() == before == 2
     assert report.held[DataKind.TRANSACTIONS] == "2031-03-01"
+    login_verified(client, officer)
+    tab = client.get(reverse("client_detail", args=[target.code]) + "?tab=compliance").content.decode()
+    assert "Personal data erased on" in tab
+    assert "Transactions and ledger · held until 2031-03-01" in tab
+    assert "Zenobia" not in tab
 
 
 def test_it_blocks_a_client_with_an_open_case_or_a_balance_with_the_reasons(world):
