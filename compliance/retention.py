@@ -82,6 +82,14 @@ def retention_source_register(source: RetentionSource) -> None:
     _SOURCES[source.kind] = source
 
 
+def relationships_ended_before(*, brand_id: int, before: dt.datetime) -> list[int]:
+    """Ids of the brand's clients whose relationship ended before `before`: closed then, or erased then (what
+    apps above compliance hold until the relationship's end plus their days: marketing's consent records)."""
+    closed = Client.objects.filter(brand_id=brand_id, stage=Stage.CLOSED, stage_changed_at__lt=before)
+    erased = ClientErasure.objects.filter(client__brand_id=brand_id, erased_at__lt=before)
+    return sorted({*closed.values_list("pk", flat=True), *erased.values_list("client_id", flat=True)})
+
+
 def _leads_due(brand_id: int, cutoff: dt.datetime) -> list[int]:
     erased = ClientErasure.objects.values("client_id")
     return list(Client.objects.filter(brand_id=brand_id, stage=Stage.LEAD, updated_at__lt=cutoff)

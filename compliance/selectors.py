@@ -364,3 +364,9 @@ from compliance.data_requests import (  # noqa: E402
 
 __all__ += ["DETAILS_MAX", "DataRequestKind", "DataRequestStatus", "data_request_archive", "data_request_archive_name",
             "data_request_for_client", "data_request_get_for_user", "data_request_queue", "data_requests_for_client"]
+
+# The retention schedule (issue 64): whose relationship ended when (apps above compliance keep their
+# records of a client so many days after it: marketing's consent decisions).
+from compliance.retention import relationships_ended_before  # noqa: E402
+
+__all__ += ["relationships_ended_before"]

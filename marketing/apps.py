@@ -15,6 +15,9 @@ class MarketingConfig(AppConfig):
 
         contribute("marketing", permissions=_permissions(), navigation=_navigation())
         consent_contribute()  # the client page's consent tab and who reads it
+        from marketing.retention import register as retention_register
+
+        retention_register()  # consent decisions in the retention schedule (compliance.retention)
         _campaigns()
 
 

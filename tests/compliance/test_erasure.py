@@ -289,3 +289,37 @@ def test_an_officer_sees_the_plan_with_its_end_dates_and_approves_the_erasure_re
     request.refresh_from_db()
     assert request.status == "fulfilled"
     assert request.outcome["held"]["transactions"] == "2030-05-02"
+
+
+def test_marketing_consents_go_two_years_after_the_relationship_ended_and_not_before():
+    import time_machine
+
+    from compliance.retention import retention_run
+    from compliance.retention_models import RetentionKind
+    from marketing.consent import consent_history, consent_record
+
+    brand = make_brand()
+    now = dt.datetime(2026, 6, 1, 9, tzinfo=dt.UTC)
+    with time_machine.travel(now - dt.timedelta(days=4 * 365), tick=False):
+        gone = make_client(brand=brand, stage="registered", first_name="Gone")
+        consent_record(client=gone, channel="email", given=True, source="portal")
+    with time_machine.travel(now - dt.timedelta(days=3 * 365), tick=False):
+        gone = client_reach_closed(gone)
+    with time_machine.travel(now - dt.timedelta(days=365), tick=False):
+        recent = make_client(brand=brand, stage="registered", first_name="Recent")
+        consent_record(client=recent, channel="email", given=True, source="portal")
+        recent = client_reach_closed(recent)
+    staying = make_client(brand=brand, stage="registered", first_name="Staying")
+    consent_record(client=staying, channel="email", given=True, source="portal")
+
+    with time_machine.travel(now, tick=False):
+        run = retention_run()
+    assert run.results[RetentionKind.MARKETING_CONSENTS] == {"found": 1, "removed": 1}
+    assert consent_history(client=gone) == []
+    assert len(consent_history(client=recent)) == 1 and len(consent_history(client=staying)) == 1
+
+
+def client_reach_closed(client):
+    from crm.services import client_stage_change
+
+    return client_stage_change(actor=None, client=client, stage="closed", reason="relationship ended")
