@@ -27,6 +27,7 @@ from tests.portal.translations import (
     CATALOGUES,
     REPO_ROOT,
     catalogue_entries,
+    choice_messages,
     parse_po,
     portal_messages,
     untranslated,
@@ -41,7 +42,9 @@ PLACEHOLDER = re.compile(r"%\(\w+\)[sd]|%%|\{\w*\}")
 def messages():
     if shutil.which("xgettext") is None:
         pytest.skip("GNU gettext's xgettext is not installed: the room's messages cannot be listed")
-    return portal_messages()
+    found = portal_messages()
+    known = {message.msgid for message in found}
+    return found + [entry for entry in choice_messages() if entry.msgid not in known]
 
 
 def test_the_room_s_messages_are_found(messages):

@@ -2,8 +2,9 @@
 (and for whoever adds a language: `portal_messages()` lists what to translate).
 
 The room's messages are what Django's makemessages finds in the room's surfaces (SURFACES): its Python
-code, its templates and the other apps' partials its pages include. They are found by running
-makemessages on a copy of those files only, so the list is exactly what the room can show.
+code, its templates and the other apps' partials and requester pages its pages include, found by
+running makemessages on a copy of those files only; and the labels of other apps' choices that its
+pages show (CHOICES).
 """
 
 from __future__ import annotations
@@ -32,6 +33,18 @@ SURFACES = (
     "templates/trading/prop/_progress.html",
     "templates/trading/prop/_rules.html",
     "templates/support/_requester_*.html",
+    "support/requester_pages.py",
+)
+
+# The choices of other apps' models that the room's pages show by name (get_FOO_display): a deposit's
+# status and method, a withdrawal's, a transfer's, a challenge's, a ticket's, a data request's, a
+# KYC document's kind and side.
+CHOICES = (
+    ("wallet.Deposit", "status"), ("wallet.Deposit", "method"), ("wallet.Withdrawal", "state"),
+    ("wallet.Transfer", "state"), ("trading.Challenge", "state"), ("trading.ChallengeProduct", "max_loss_mode"),
+    ("trading.ChallengeProduct", "daily_loss_basis"), ("support.Ticket", "status"), ("support.Ticket", "category"),
+    ("compliance.DataSubjectRequest", "kind"), ("compliance.DataSubjectRequest", "status"),
+    ("kyc.Document", "kind"), ("kyc.Document", "side"),
 )
 
 # The catalogues Django reads for a language, in its order (LOCALE_PATHS, then the apps): a message is
@@ -129,6 +142,19 @@ def portal_messages() -> list[Entry]:
         subprocess.run([sys.executable, "-m", "django", "makemessages", "--locale", "xx", "--extension", "html,txt,py",
                         "--no-wrap", "--ignore", "locale/*"], cwd=root, env=env, check=True, capture_output=True)
         return parse_po((root / "locale" / "xx" / "LC_MESSAGES" / "django.po").read_text(encoding="utf-8"))
+
+
+def choice_messages() -> list[Entry]:
+    """The labels of CHOICES, as written in the code (read in English, which no catalogue translates)."""
+    from django.apps import apps
+    from django.utils import translation
+
+    found: dict[str, Entry] = {}
+    with translation.override("en"):
+        for model, name in CHOICES:
+            for _value, label in apps.get_model(model)._meta.get_field(name).choices or ():
+                found.setdefault(str(label), Entry(msgid=str(label)))
+    return list(found.values())
 
 
 def catalogue_entries(language: str) -> dict[tuple[str | None, str], list[Entry]]:
