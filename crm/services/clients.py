@@ -25,7 +25,7 @@ from crm.lib.validation import (
     text_clean,
     timezone_normalise,
 )
-from crm.models import Client, Desk, Note, User
+from crm.models import Client, Desk, Event, Note, User
 from crm.models.locks import client_lock_queryset
 from crm.permissions import assignment_refusal
 from crm.selectors import mask_email, mask_phone
@@ -219,9 +219,10 @@ def client_erase(*, actor: User | None, client: Client, name: str, placeholder: 
     Client.history.filter(id=client.pk).update(**blank)
     notes = client.notes.update(body=placeholder)
     Note.history.filter(client_id=client.pk).update(body=placeholder)
-    for event in client.events.all():
+    events = list(client.events.all())
+    for event in events:
         event.data = scrub(event.data, pattern, name)
-        event.save(update_fields=["data"])
+    Event.objects.bulk_update(events, ["data"], batch_size=500)
     audit_record(action="client.erase", obj=client, after={"notes": notes}, actor=actor)
     client.refresh_from_db()
     return notes
