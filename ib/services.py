@@ -946,14 +946,3 @@ def attribution_from_registration(*, client: Client, referrer_code: str = "", cl
         return None
     return attribution_apply(client=client, touches=touches, at=at, reason="registration")
 
-
-def ib_import_run(data: Any) -> dict[str, int]:
-    """The partner programme's migration import (ib.importer.ib_import: all of `data` or nothing),
-    for the move-in from another CRM (integrations.moving_in): the counts of what was new;
-    ValidationFailed naming the entry that is wrong. (ib.importer imports this module: read here.)"""
-    from ib.importer import ImportFailed, ib_import
-
-    try:
-        return dict(ib_import(data).items())
-    except ImportFailed as error:
-        raise ValidationFailed(f"{error.where}: {error.message}") from None

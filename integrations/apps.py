@@ -25,6 +25,7 @@ class IntegrationsConfig(AppConfig):
             navigation=[
                 NavItem("apikeys", _("API keys"), "apikey_list", "key", admin_only=True, order=850),
                 NavItem("webhooks", _("Webhooks"), "webhook_subscriber_list", "key", admin_only=True, order=855),
+                NavItem("moving_in", _("Move in from another CRM"), "moving_in", "key", admin_only=True, order=857),
             ],
             api_scopes=[
                 *CORE_API_SCOPES,
@@ -33,6 +34,10 @@ class IntegrationsConfig(AppConfig):
                          _("Subscribe to events as outbound webhooks; read the delivery log and replay."), order=80),
             ],
         )
+        from crm.jobs import job_kind_register
+        from integrations.moving_in.jobs import COUNT_LABELS, JOB_KIND
+
+        job_kind_register(JOB_KIND, label=_("Move-in from another CRM"), counts=COUNT_LABELS)
         from integrations import metrics
 
         metrics.register()  # open deliveries by status on /metrics

@@ -7,6 +7,9 @@ The permissions are Django model permissions held through the staff role's group
 - An API key: APIKEY_CREATE to create one, APIKEY_REVOKE to revoke one. A scope that carries another
   team's matters (a registered scope with a `permission`, such as compliance's events) is given to a
   key only by who holds that permission (`scopes_withheld`).
+- Moving in from another CRM (integrations.moving_in: the import page, its dry runs and runs) is
+  administrators' only (`moving_in_page`), as the command is the server's administrator's: it creates
+  staff and posts money. Anyone else is answered a plain 404.
 - Webhook subscribers belong to an API key, so managing them is administering API clients
   (WEBHOOKS_MANAGE, the permission that revokes keys); an API client acting with its own key manages
   only its own subscribers (`subscriber_manage_refused`).
@@ -47,6 +50,24 @@ def api_clients_page(view: Callable[..., HttpResponse]) -> Callable[..., HttpRes
     @login_required
     def wrapper(request: Any, *args: Any, **kwargs: Any) -> HttpResponse:
         if not may_manage_api_clients(request.user):
+            raise Http404
+        return view(request, *args, **kwargs)
+
+    return wrapper
+
+
+def may_move_in(user: Any) -> bool:
+    """Whether `user` may import another CRM's export (the page, its dry runs and runs): administrators."""
+    return may_manage_api_clients(user)
+
+
+def moving_in_page(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+    """A page of the move-in: log in first; then a plain 404 for whoever is not an administrator."""
+
+    @functools.wraps(view)
+    @login_required
+    def wrapper(request: Any, *args: Any, **kwargs: Any) -> HttpResponse:
+        if not may_move_in(request.user):
             raise Http404
         return view(request, *args, **kwargs)
 

@@ -6,12 +6,16 @@ from __future__ import annotations
 from django.urls import URLPattern, URLResolver, path
 
 from integrations import apikey_views, views
+from integrations.moving_in import views as moving_in_views
 
 urlpatterns: list[URLPattern | URLResolver] = [
     # API keys (administrators)
     path("admin-tools/api-keys/", apikey_views.apikey_list, name="apikey_list"),
     path("admin-tools/api-keys/new/", apikey_views.apikey_create, name="apikey_create"),
     path("admin-tools/api-keys/<str:prefix>/revoke/", apikey_views.apikey_revoke, name="apikey_revoke"),
+    # moving in from another CRM (administrators)
+    path("admin-tools/moving-in/", moving_in_views.moving_in, name="moving_in"),
+    path("admin-tools/moving-in/jobs/<uuid:code>/run/", moving_in_views.moving_in_run, name="moving_in_run"),
     # outbound webhooks (administrators)
     path("admin-tools/webhooks/", views.webhook_subscriber_list, name="webhook_subscriber_list"),
     path("admin-tools/webhooks/new/", views.webhook_subscriber_create, name="webhook_subscriber_create"),

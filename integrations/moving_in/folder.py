@@ -242,6 +242,7 @@ def zip_extract(archive: Path, target: Path) -> Path:
     trusted) and return the folder that holds clients.csv."""
     if archive.stat().st_size > MAX_ZIP_BYTES:
         raise FolderUnreadable("the archive is larger than 200 MB")
+    target.mkdir(parents=True, exist_ok=True)
     try:
         with zipfile.ZipFile(archive) as zf:
             names = [n for n in zf.namelist() if not n.endswith("/")]

@@ -15,14 +15,16 @@ writes every app's data through that app's services, in the order the rows refer
 
 Every row that became something is remembered as an ImportedRef (source, kind, old id): a second run
 of the same folder finds each row unchanged and writes nothing; a later export with the same ids
-updates only the fields that changed and adds the new rows. Each row is written in a savepoint of
-its own: a bad row is reported (file, line, column, problem) and the good rows are imported. A dry
-run does all of it in one transaction and rolls it back, so it finds every problem the real run
-would, services' own checks included, and leaves nothing behind.
+updates only the fields that changed and adds the new rows. Each row is written in a transaction of
+its own (committed as it ends): a bad row is reported (file, line, column, problem) and nothing of it
+is kept, the good rows are imported. A dry run does all of it in one transaction (each row a
+savepoint) and rolls it back, so it finds every problem the real run would, the services' own checks
+included, and leaves nothing behind.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 from collections import Counter, defaultdict
 from collections.abc import Callable
@@ -50,10 +52,10 @@ from crm.services import (
     task_create,
     user_create,
 )
-from ib.services import ib_import_run
+from ib.importer import ImportFailed, ib_import
 from integrations.models import ImportedRef
 from integrations.moving_in.folder import Folder, Problem, Row, time_parse
-from leads.services import call_log
+from leads.calls import call_log
 from plumbing import context
 from trading.selectors import server_list_for_system
 from trading.services import trading_account_register
@@ -167,7 +169,10 @@ class CrmImport:
                   "balances.csv", "transactions.csv")}
         self.total = sum(len(rows) for rows in files.values())
         try:
-            with context.acting_as(self.actor, source="task"), transaction.atomic():
+            # A dry run is one transaction, rolled back; a run commits row by row (its progress shows,
+            # and a run that stops half-way is resumed by running it again).
+            whole = transaction.atomic() if self.dry_run else contextlib.nullcontext()
+            with context.acting_as(self.actor, source="task"), whole:
                 self.refs = {(r.kind, r.old_id): r for r in ImportedRef.objects.filter(
                     brand=self.brand, source=self.source)}
                 self._staff(files["staff.csv"])
@@ -626,9 +631,10 @@ class CrmImport:
             return
         try:
             with transaction.atomic():
-                counts = ib_import_run(data)
-        except DomainError as error:
-            self.report.problems.append(Problem("ib.json", 0, "", f"{error.message} (nothing of ib.json was imported)"))
+                counts = ib_import(data)
+        except ImportFailed as error:
+            self.report.problems.append(Problem("ib.json", 0, error.where, f"{error.message} "
+                                                "(nothing of ib.json was imported)"))
             return
         for name, n in counts.items():
             self.report.counts["partners"][name] += n

@@ -64,7 +64,3 @@ __all__ = [
     # erasure of a person's data (compliance.erasure)
     "lead_touches_anonymise",
 ]
-
-# A call logged by hand, at the end: leads.calls itself imports this package (lead_mark_contacted).
-# Another CRM's calls are logged through it when moving in (integrations.moving_in).
-from leads.calls import call_log as call_log  # noqa: E402

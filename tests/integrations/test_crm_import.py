@@ -192,3 +192,64 @@ def test_the_example_folder_of_the_docs_imports_with_its_five_bad_rows_reported(
         ("clients.csv", 5, "country"), ("clients.csv", 6, "email"), ("clients.csv", 7, "created_at"),
         ("notes.csv", 4, "client_old_id"), ("balances.csv", 5, "balance")]  # in the order of the run
     assert report.counts["clients"]["created"] == 3 and report.counts["accounts"]["created"] == 1
+
+
+def _zip_of(folder: Path) -> bytes:
+    import io
+    import zipfile
+
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        for path in sorted(folder.iterdir()):
+            archive.write(path, f"export/{path.name}")
+    return buffer.getvalue()
+
+
+def test_the_move_in_page_is_for_administrators_only(world: Any, client: Any, login_verified: Any) -> None:
+    from crm.models import RoleCode
+
+    url = "/admin-tools/moving-in/"
+    assert client.get(url).status_code == 302  # to the login page
+    for role in [r for r in RoleCode.values if r != RoleCode.ADMIN]:
+        user = make_user(role_code=role, brand=world.brand)
+        login_verified(client, user)
+        assert client.get(url).status_code == 404, role
+        assert client.post(url, {"brand": "acme", "money": "opening"}).status_code == 404, role
+    login_verified(client, world.admin)
+    assert client.get(url).status_code == 200
+
+
+def test_an_administrator_uploads_an_export_reads_the_dry_runs_report_and_runs_it(
+        world: Any, client: Any, login_verified: Any, tmp_path: Path) -> None:
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    from crm.jobs import job_execute
+    from crm.models import Job
+
+    export = build_export(tmp_path / "export", n=25)
+    login_verified(client, world.admin)
+    upload = SimpleUploadedFile("oldcrm.zip", _zip_of(export.path), content_type="application/zip")
+    before = rows_now()
+
+    answer = client.post("/admin-tools/moving-in/", {"brand": "acme", "money": "opening", "dry_run": "on",
+                                                     "upload": upload})
+
+    assert answer.status_code == 302
+    dry = Job.objects.get(kind="integrations.crm_import")
+    assert job_execute(dry.pk) == "done"
+    dry.refresh_from_db()
+    assert dry.counts["bad_rows"] == 5 and dry.counts["clients_created"] == 22
+    report = dry.result_file.read().decode()
+    assert "2024-13-45" in report and "bad row,notes.csv" in report
+    assert rows_now()["clients"] == before["clients"]
+
+    page = client.get("/admin-tools/moving-in/")
+    assert "Run it for real" in page.content.decode()
+    answer = client.post(f"/admin-tools/moving-in/jobs/{dry.code}/run/")
+    run_job = Job.objects.exclude(pk=dry.pk).get(kind="integrations.crm_import")
+    assert answer.status_code == 302 and answer["Location"].endswith(f"{run_job.code}/")
+    assert job_execute(run_job.pk) == "done"
+    run_job.refresh_from_db()
+    assert run_job.counts["clients_created"] == 22 and run_job.counts["differences"] == 0
+    assert run_job.done == run_job.total and run_job.total > 0
+    assert Client.objects.filter(brand=world.brand).count() == 22
