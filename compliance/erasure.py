@@ -67,6 +67,7 @@ class DataKind(StrEnum):
     TRANSACTIONS = "transactions"
     AML = "aml"
     TICKETS = "tickets"
+    PORTAL_LOGIN = "portal_login"
     EMAILS = "emails"
     CONSENTS = "consents"
     AUDIT_LOG = "audit_log"
@@ -77,6 +78,7 @@ KIND_LABELS: dict[str, Any] = {
     DataKind.LEAD_DATA: _("Lead and form payloads"), DataKind.KYC_DOCUMENTS: _("KYC documents and address"),
     DataKind.TRADING_ACCOUNTS: _("Trading accounts"), DataKind.TRANSACTIONS: _("Transactions and ledger"),
     DataKind.AML: _("AML alerts and cases"), DataKind.TICKETS: _("Support tickets"),
+    DataKind.PORTAL_LOGIN: _("Trader's room login"),
     DataKind.EMAILS: _("Emails sent"), DataKind.CONSENTS: _("Consent records"), DataKind.AUDIT_LOG: _("Audit log"),
 }
 
@@ -220,6 +222,7 @@ def erasure_plan(client: Client, *, at: dt.datetime | None = None) -> ErasurePla
         (PlanItem(DataKind.AML, Treatment.HELD, aml if aml_until else Hold(aml.code, aml.basis, _add_years(
             at, AML_KEEP_YEARS))) if has_aml_matters else PlanItem(DataKind.AML, Treatment.ERASED)),
         PlanItem(DataKind.TICKETS, Treatment.ANONYMISED),
+        PlanItem(DataKind.PORTAL_LOGIN, Treatment.ERASED),
         PlanItem(DataKind.EMAILS, Treatment.ANONYMISED),
         PlanItem(DataKind.CONSENTS, Treatment.HELD, consent) if consent_until > at.date()
         else PlanItem(DataKind.CONSENTS, Treatment.ERASED),

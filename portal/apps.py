@@ -16,6 +16,9 @@ class PortalConfig(AppConfig):
         from portal import handlers  # noqa: F401  (subscribes to kyc.approved)
 
         _lend_to_compliance_cases()
+        from portal.erasure import register as erasure_register
+
+        erasure_register()  # the client's login goes in an erasure (compliance.erasure)
         contribute("portal", timeline=[
             TimelineKind("portal.registered", _("Registered in the trader's room"), "plus", _registered_summary),
             # Staff see a verified client waiting for a live server (issue 58, item 3).

@@ -1,3 +1,4 @@
+# ruff: noqa: F811 - pytest fixtures imported from another conftest are redefined as test arguments
 """The erasure engine (issue 64, section 2): a client with nothing to hold is anonymised everywhere staff
 look (client page, search, history); one with a deposit history keeps the transactions (held five years
 after the relationship ends, the end date shown) but loses name and contacts; an open case or money in
@@ -14,10 +15,12 @@ from compliance.erasure import DataKind, Treatment, erasure_apply, erasure_plan
 from compliance.exceptions import ErasureRefused
 from compliance.services import case_item_attach
 from crm.audit import verify_chain
+from crm.lib.errors import DomainError
 from crm.models import AuditLog, Client, Note, RoleCode
 from crm.services import note_add
 from tests.compliance.aml_support import deposit, withdrawal
 from tests.factories import make_brand, make_client, make_user
+from tests.portal.conftest import _portal_budgets, brand, eager_celery, http, ip, register  # noqa: F401 - fixtures
 from wallet.models import LedgerTransaction
 
 pytestmark = pytest.mark.django_db
@@ -155,8 +158,8 @@ def test_it_deletes_the_kyc_files_of_a_client_with_nothing_to_hold(world, kyc_fi
 def test_retention_removes_only_what_passed_its_time_reports_it_and_a_second_run_removes_nothing(kyc_files):
     import time_machine
 
-    from compliance.retention_models import RetentionKind
     from compliance.retention import retention_preview, retention_run
+    from compliance.retention_models import RetentionKind
     from kyc.selectors import documents_for_client
 
     brand = make_brand()
@@ -323,3 +326,21 @@ def client_reach_closed(client):
     from crm.services import client_stage_change
 
     return client_stage_change(actor=None, client=client, stage="closed", reason="relationship ended")
+
+
+def test_the_erased_client_can_no_longer_sign_in_to_the_traders_room(brand, register):
+    from crm.lib.fieldcrypt import keyed_hash
+    from portal.models import ClientLogin
+    from portal.services import portal_login_check
+    from tests.portal.conftest import PASSWORD
+
+    response = register(brand, email="ines.erased@example.com")
+    assert response.status_code == 302, response.content.decode()[:500]
+    login = ClientLogin.objects.get(email_hash=keyed_hash("ines.erased@example.com", kind="email"))
+    target = login.client
+    officer = make_user(role_code=RoleCode.COMPLIANCE, brand=brand)
+    report = erasure_apply(client=target, actor=officer, plan=erasure_plan(target))
+    assert report.counts[DataKind.PORTAL_LOGIN] == 1
+    assert not ClientLogin.objects.filter(client=target).exists()
+    with pytest.raises(DomainError):
+        portal_login_check(brand=brand, email="ines.erased@example.com", password=PASSWORD, ip=None)
