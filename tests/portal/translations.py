@@ -2,9 +2,9 @@
 (and for whoever adds a language: `portal_messages()` lists what to translate).
 
 The room's messages are what Django's makemessages finds in the room's surfaces (SURFACES): its Python
-code, its templates and the other apps' partials and requester pages its pages include, found by
-running makemessages on a copy of those files only; and the labels of other apps' choices that its
-pages show (CHOICES).
+code, its templates, the other apps' partials and requester pages its pages include and the errors
+of the services it calls, found by running makemessages on a copy of those files only; and the labels
+of other apps' choices that its pages show (CHOICES).
 """
 
 from __future__ import annotations
@@ -34,6 +34,16 @@ SURFACES = (
     "templates/trading/prop/_rules.html",
     "templates/support/_requester_*.html",
     "support/requester_pages.py",
+    # What the room's forms and pages say when a service refuses: amounts, text and the generic
+    # domain errors, the wallet's (insufficient funds, each reason a withdrawal cannot be made yet),
+    # the platform's and the verification vendor's.
+    "crm/exceptions.py",
+    "crm/lib/money.py",
+    "crm/lib/validation.py",
+    "wallet/exceptions.py",
+    "wallet/withdrawals.py",
+    "trading/exceptions.py",
+    "kyc/exceptions.py",
 )
 
 # The choices of other apps' models that the room's pages show by name (get_FOO_display): a deposit's
