@@ -74,7 +74,7 @@ class DataKind(StrEnum):
 
 
 KIND_LABELS: dict[str, Any] = {
-    DataKind.PROFILE: _("Profile: names and contacts"), DataKind.NOTES: _("Free-text notes"),
+    DataKind.PROFILE: _("Profile: names and contacts"), DataKind.NOTES: _("Free-text notes (the client's and calls')"),
     DataKind.LEAD_DATA: _("Lead and form payloads"), DataKind.KYC_DOCUMENTS: _("KYC documents and address"),
     DataKind.TRADING_ACCOUNTS: _("Trading accounts"), DataKind.TRANSACTIONS: _("Transactions and ledger"),
     DataKind.AML: _("AML alerts and cases"), DataKind.TICKETS: _("Support tickets"),
@@ -249,7 +249,7 @@ def erasure_apply(*, client: Client, actor: User | None, plan: ErasurePlan, requ
     from crm.services import client_erase
     from emails.services import outbound_emails_anonymise
     from kyc.services import kyc_records_erase
-    from leads.services import lead_touches_anonymise
+    from leads.services import calls_anonymise, lead_touches_anonymise
 
     if actor is not None and not user_can(actor, APPLY_PERMISSION):
         raise NotAllowed()
@@ -261,6 +261,7 @@ def erasure_apply(*, client: Client, actor: User | None, plan: ErasurePlan, requ
     name = erased_name(client)
     counts = {DataKind.NOTES.value: client_erase(actor=actor, client=client, name=name, placeholder=ERASED_TEXT)}
     counts[DataKind.LEAD_DATA] = lead_touches_anonymise(client=client, actor=actor)
+    counts[DataKind.NOTES] += calls_anonymise(client=client, actor=actor, placeholder=ERASED_TEXT)
     counts[DataKind.EMAILS] = outbound_emails_anonymise(client=client, actor=actor, placeholder=ERASED_TEXT)
     if not plan.held(DataKind.KYC_DOCUMENTS):
         counts[DataKind.KYC_DOCUMENTS] = kyc_records_erase(client=client, actor=actor)

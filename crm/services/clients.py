@@ -221,7 +221,7 @@ def client_erase(*, actor: User | None, client: Client, name: str, placeholder: 
     Note.history.filter(client_id=client.pk).update(body=placeholder)
     events = list(client.events.all())
     for event in events:
-        event.data = scrub(event.data, pattern, name)
+        event.data = scrub(event.data, pattern, name, cleared={"excerpt": placeholder})
     Event.objects.bulk_update(events, ["data"], batch_size=500)
     audit_record(action="client.erase", obj=client, after={"notes": notes}, actor=actor)
     client.refresh_from_db()

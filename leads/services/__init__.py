@@ -30,7 +30,7 @@ from leads.services.availability import agent_availability_set
 from leads.services.campaigns import campaign_save
 from leads.services.common import text_field
 from leads.services.desk_slas import desk_sla_save
-from leads.services.erasure import lead_touches_anonymise
+from leads.services.erasure import calls_anonymise, lead_touches_anonymise
 from leads.services.first_contact import lead_mark_contacted, lead_sla_sweep
 from leads.services.intake import (
     MAX_BATCH,
@@ -62,5 +62,5 @@ __all__ = [
     # how a higher app (compliance) refuses new people of a country outright
     "intake_refusal", "register_intake_check", "unregister_intake_check",
     # erasure of a person's data (compliance.erasure)
-    "lead_touches_anonymise",
+    "calls_anonymise", "lead_touches_anonymise",
 ]

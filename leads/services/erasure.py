@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 from django.db import transaction
 
 from crm.audit import audit_record
-from leads.models import ContactKey, LeadTouch
+from leads.models import Call, ContactKey, LeadTouch
 
 if TYPE_CHECKING:
     from crm.models import Client, User
@@ -32,3 +32,13 @@ def lead_touches_anonymise(*, client: Client, actor: User | None) -> int:
                  actor=actor)
     return count
 
+
+
+@transaction.atomic
+def calls_anonymise(*, client: Client, actor: User | None, placeholder: str) -> int:
+    """The client's calls keep their agent, outcome and times (the desk's figures), but their notes become
+    `placeholder` and the recording's address goes. Returns the calls changed; audited with the count."""
+    count = Call.objects.filter(client=client).exclude(notes="", recording_url="").update(
+        notes=placeholder, recording_url="")
+    audit_record(action="lead.calls_anonymise", obj=client, after={"calls": count}, actor=actor)
+    return count

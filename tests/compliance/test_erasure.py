@@ -16,8 +16,10 @@ from compliance.exceptions import ErasureRefused
 from compliance.services import case_item_attach
 from crm.audit import verify_chain
 from crm.lib.errors import DomainError
-from crm.models import AuditLog, Client, Note, RoleCode
+from crm.models import AuditLog, Client, Event, Note, RoleCode
 from crm.services import note_add
+from leads.calls import call_log
+from leads.models import Call
 from tests.compliance.aml_support import deposit, withdrawal
 from tests.factories import make_brand, make_client, make_user
 from tests.portal.conftest import _portal_budgets, brand, eager_celery, http, ip, register  # noqa: F401 - fixtures
@@ -34,6 +36,8 @@ def world():
     client = make_client(brand=brand, owner=agent, first_name="Zenobia", last_name="Quartermaine",
                          email="zenobia.q@example.com", phone="+442071838750", country="GB")
     note_add(actor=agent, client=client, body="Zenobia said she moved to Lisbon, call her on Friday")
+    call_log(actor=agent, client=client, outcome="connected", duration_seconds=60,
+             notes="Zenobia asked about Lisbon branches")
     return client, agent, officer
 
 
@@ -53,6 +57,9 @@ def test_it_anonymises_a_client_with_nothing_to_hold(world, client):
     page = client.get(reverse("client_detail", args=[target.code])).content.decode()
     assert "Erased client" in page
     assert "Zenobia" not in page and "Quartermaine" not in page and "Lisbon" not in page
+    timeline = client.get(reverse("client_detail", args=[target.code]) + "?tab=timeline").content.decode()
+    assert "Erased client" in timeline
+    assert "Zenobia" not in timeline and "Quartermaine" not in timeline and "Lisbon" not in timeline
     found = client.get(reverse("client_search"), {"q": "Quartermaine"}).content.decode()
     assert str(target.code) not in found  # no match: the name is gone
     assert str(target.code) in client.get(reverse("client_search"), {"q": "Erased"}).content.decode()
@@ -60,6 +67,8 @@ def test_it_anonymises_a_client_with_nothing_to_hold(world, client):
     assert len(history) >= 1
     assert all("Zenobia" not in f and "Quartermaine" not in last and not email for f, last, email in history)
     assert not Note.history.filter(client_id=target.pk, body__icontains="Lisbon").exists()
+    assert not Call.objects.filter(client=target, notes__icontains="Lisbon").exists()
+    assert not [e.data for e in Event.objects.filter(client=target) if "Lisbon" in str(e.data) or "Zenobia" in str(e.data)]
     row = AuditLog.objects.get(action="compliance.client_erased", object_id=str(target.code))
     assert "Zenobia" not in str(row.after) and "zenobia" not in str(row.after)
 
