@@ -629,6 +629,12 @@ class CrmImport:
         data = self.folder.ib_data()
         if data is None:
             return
+        named = data.get("brand")
+        code = named.get("code") if isinstance(named, dict) else named
+        if code != self.brand.code:
+            self.report.problems.append(Problem("ib.json", 0, "brand", f"ib.json is for the brand “{code}”, the "
+                                                f"import for “{self.brand.code}” (nothing of ib.json was imported)."))
+            return
         try:
             with transaction.atomic():
                 counts = ib_import(data)

@@ -253,3 +253,23 @@ def test_an_administrator_uploads_an_export_reads_the_dry_runs_report_and_runs_i
     assert run_job.counts["clients_created"] == 22 and run_job.counts["differences"] == 0
     assert run_job.done == run_job.total and run_job.total > 0
     assert Client.objects.filter(brand=world.brand).count() == 22
+
+
+def test_the_partner_programme_of_ib_json_comes_in_the_same_pass_and_once(world: Any, tmp_path: Path) -> None:
+    import json
+
+    export = build_export(tmp_path / "export", n=10, bad=False)
+    programme = json.loads((Path(__file__).resolve().parents[2] / "ib" / "examples" / "three_level.json").read_text())
+    programme["brand"], programme["server"] = "acme", SERVER
+    (export.path / "ib.json").write_text(json.dumps(programme), encoding="utf-8")
+
+    first = run(world, export.path)
+    again = run(world, export.path)
+
+    assert not first.problems and first.counts["partners"]["partners"] == 3
+    # ib_import's own idempotency: the partners are found again (its reference tables count as re-read).
+    assert not again.problems and again.counts["partners"]["partners"] == 0
+    programme["brand"] = "elsewhere"
+    (export.path / "ib.json").write_text(json.dumps(programme), encoding="utf-8")
+    refused = run(world, export.path)
+    assert [(p.file, p.column) for p in refused.problems] == [("ib.json", "brand")]
