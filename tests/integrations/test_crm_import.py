@@ -242,6 +242,8 @@ def test_an_administrator_uploads_an_export_reads_the_dry_runs_report_and_runs_i
     report = dry.result_file.read().decode()
     assert "2024-13-45" in report and "bad row,notes.csv" in report
     assert rows_now()["clients"] == before["clients"]
+    progress = client.get(f"/jobs/{dry.code}/").content.decode()
+    assert "Bad rows" in progress and "Clients created" in progress
 
     page = client.get("/admin-tools/moving-in/")
     assert "Run it for real" in page.content.decode()
