@@ -40,7 +40,7 @@ from compliance.retention_models import ClientErasure
 from crm.audit import audit_record
 from crm.exceptions import NotAllowed
 from crm.models import Stage
-from crm.permissions import user_can
+from crm.permissions import client_visible_to, user_can
 from trading.selectors import live_accounts_for_client
 from wallet.selectors import (
     WITHDRAWAL_OPEN_STATES,
@@ -251,7 +251,7 @@ def erasure_apply(*, client: Client, actor: User | None, plan: ErasurePlan, requ
     from kyc.services import kyc_records_erase
     from leads.services import calls_anonymise, lead_touches_anonymise
 
-    if actor is not None and not user_can(actor, APPLY_PERMISSION):
+    if actor is not None and not (user_can(actor, APPLY_PERMISSION) and client_visible_to(actor, client)):
         raise NotAllowed()
     if plan.client_id != client.pk:
         raise ErasureRefused(gettext("This plan is for another client."))

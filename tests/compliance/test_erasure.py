@@ -123,12 +123,17 @@ def test_the_audit_chain_still_verifies_after_an_erasure(world):
     assert report.ok, report.problem
 
 
-def test_only_officers_who_work_data_requests_may_erase(world):
+def test_only_officers_who_work_data_requests_and_see_the_client_may_erase(world):
     from crm.exceptions import NotAllowed
 
     target, agent, _officer = world
     with pytest.raises(NotAllowed):
         erasure_apply(client=target, actor=agent, plan=erasure_plan(target))
+    elsewhere = make_user(role_code=RoleCode.COMPLIANCE, brand=make_brand())
+    with pytest.raises(NotAllowed):
+        erasure_apply(client=target, actor=elsewhere, plan=erasure_plan(target))
+    target.refresh_from_db()
+    assert target.first_name == "Zenobia"
 
 
 def _kyc_rejected(client):
