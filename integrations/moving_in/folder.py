@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-FILES = ("staff.csv", "clients.csv", "accounts.csv", "notes.csv", "calls.csv", "tasks.csv", "balances.csv",
+FILES = ("staff.csv", "clients.csv", "kyc.csv", "accounts.csv", "notes.csv", "calls.csv", "tasks.csv", "balances.csv",
          "transactions.csv")
 MAX_ZIP_BYTES = 200 * 1024 * 1024
 TRUE_WORDS = frozenset({"1", "y", "yes", "true", "t", "on", "x"})

@@ -4,6 +4,7 @@ writes every app's data through that app's services, in the order the rows refer
     staff      crm.services.user_create (no password: a set-password link for each)
     clients    crm.services.client_create (registered_at = the old created_at, the old id as a tag
                "old:<source>:<id>"), then client_stage_change / client_stage_override for the status
+    kyc        kyc.services.kyc_approval_import: an approval made in the old system, dated then
     accounts   trading.accounts.trading_account_register (the account exists on the platform already)
     notes      crm.services.note_add as the old author, marked "Imported from <source>, <time>"
     calls      leads.calls.call_log as the old agent, at the old time
@@ -55,6 +56,7 @@ from crm.services import (
 from ib.importer import ImportFailed, ib_import
 from integrations.models import ImportedRef
 from integrations.moving_in.folder import Folder, Problem, Row, time_parse
+from kyc.services import kyc_approval_import
 from leads.calls import call_log
 from plumbing import context
 from trading.selectors import server_list_for_system
@@ -165,7 +167,7 @@ class CrmImport:
 
     def run(self) -> ImportReport:
         files = {name: list(self.folder.rows(name)) for name in
-                 ("staff.csv", "clients.csv", "accounts.csv", "notes.csv", "calls.csv", "tasks.csv",
+                 ("staff.csv", "clients.csv", "kyc.csv", "accounts.csv", "notes.csv", "calls.csv", "tasks.csv",
                   "balances.csv", "transactions.csv")}
         self.total = sum(len(rows) for rows in files.values())
         try:
@@ -177,6 +179,8 @@ class CrmImport:
                     brand=self.brand, source=self.source)}
                 self._staff(files["staff.csv"])
                 self._clients(files["clients.csv"])
+                for row in files["kyc.csv"]:
+                    self._row("kyc", row, self._kyc_row)
                 self._accounts(files["accounts.csv"])
                 self._notes(files["notes.csv"])
                 self._calls(files["calls.csv"])
@@ -417,6 +421,25 @@ class CrmImport:
         self._client_known(ref.old_id, client)
         self._remember("client", ref.old_id, object_code=str(client.code), client_code=client.code, values=values)
         return "updated"
+
+    # --- KYC ----------------------------------------------------------------------------------------
+
+    def _kyc_row(self, row: Row) -> str:
+        client = self._client(row)
+        status = row.mapped("status", required=True).lower()
+        decided_at = row.at("decided_at", required=True)
+        if status and status != "approved":
+            row.problem("status", f"Only approvals come in (“{status}”): a client the old system did not approve "
+                                  "is verified again here.")
+        if client is None or decided_at is None or self._row_failed():
+            return "failed"
+        old_id = row.text("client_old_id")
+        if self._ref("kyc", old_id) is not None:
+            return "unchanged"
+        kyc_approval_import(client=client, approved_at=decided_at, actor=None, reason=f"Approved in {self.source}")
+        self._remember("kyc", old_id, object_code=str(client.code), client_code=client.code,
+                       values={"status": status, "decided_at": decided_at.isoformat()})
+        return "created"
 
     # --- trading accounts ---------------------------------------------------------------------------
 
@@ -679,7 +702,7 @@ class _RowFailed(Exception):  # noqa: N818 (rolls back a row whose checks found 
 
 
 _FILE_ORDER = {name: index for index, name in enumerate(
-    ("mapping.json", "staff.csv", "clients.csv", "accounts.csv", "notes.csv", "calls.csv", "tasks.csv",
+    ("mapping.json", "staff.csv", "clients.csv", "kyc.csv", "accounts.csv", "notes.csv", "calls.csv", "tasks.csv",
      "balances.csv", "transactions.csv", "ib.json"))}
 # The services' field names that are another column of the files.
 _COLUMN_OF = {"full_name": "name", "role_code": "role", "registered_at": "created_at", "body": "text",

@@ -26,6 +26,7 @@ class Export:
     bad: dict[tuple[str, int, str], str] = field(default_factory=dict)
     balances: dict[tuple[str, str], Decimal] = field(default_factory=dict)
     good_clients: int = 0
+    approved: int = 0
     notes: int = 0
 
 
@@ -77,6 +78,7 @@ def build_export(folder: Path, *, n: int = 200, bad: bool = True, start: int = 1
     balance_rows: list[list[object]] = []
     tx_rows: list[list[object]] = []
     account_rows: list[list[object]] = []
+    kyc_rows: list[list[object]] = []
     bad_ids = {"C0007": "country", "C0013": "email", "C0019": "created_at"} if bad else {}
     for i in range(start, start + n):
         old_id = f"C{i:04d}"
@@ -103,6 +105,9 @@ def build_export(folder: Path, *, n: int = 200, bad: bool = True, start: int = 1
         note_rows.append([f"N{i}", old_id, AGENTS[i % 2], _old(registered + timedelta(days=1)),
                           f"Called, interested in gold ({i})."])
         export.notes += 1
+        if i % 6 == 0:
+            kyc_rows.append([old_id, "approved", _old(registered + timedelta(days=2))])
+            export.approved += 1
         if i % 4 == 0:
             call_rows.append([f"K{i}", old_id, AGENTS[i % 2], _old(registered + timedelta(days=2)), "connected", 95,
                               "outbound", "Wants a call back"])
@@ -133,6 +138,7 @@ def build_export(folder: Path, *, n: int = 200, bad: bool = True, start: int = 1
         export.bad[("balances.csv", index + 2, "balance")] = bad_balance
     _write(folder / "clients.csv", ["Client ID", "E-mail", "First", "Last", "Phone", "Country", "Lang", "Registered",
                                     "Status", "Agent", "Source", "Campaign", "Newsletter"], client_rows)
+    _write(folder / "kyc.csv", ["Client ID", "status", "decided_at"], kyc_rows)
     _write(folder / "notes.csv", ["old_id", "Client ID", "author", "at", "text"], note_rows)
     _write(folder / "calls.csv", ["old_id", "Client ID", "agent", "at", "outcome", "duration_seconds", "direction",
                                   "notes"], call_rows)

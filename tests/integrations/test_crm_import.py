@@ -98,6 +98,10 @@ def test_the_real_run_imports_the_good_rows_reconciles_money_and_a_second_run_ch
     assert report.counts["staff"]["created"] == 3
     assert report.counts["notes"] == {"created": export.notes, "failed": 1}
     assert report.counts["accounts"]["created"] == 20
+    # Approvals of the old system's KYC: the client is verified, as of then.
+    assert report.counts["kyc"] == {"created": export.approved}
+    approved = client_list(user=world.admin, tag="old:oldcrm:C0006")[0]
+    assert approved.stage == "verified" and approved.verified_at is not None
     assert Client.objects.filter(brand=world.brand).count() == export.good_clients
     # Staff have no password: each gets a set-password link, by mail and in the report.
     assert {email for email, _ in report.links} == {*AGENTS, "mia.manager@old.example.com"}
@@ -125,6 +129,7 @@ def test_the_real_run_imports_the_good_rows_reconciles_money_and_a_second_run_ch
     assert rows_now() == before
     assert again.counts["clients"] == {"unchanged": export.good_clients, "failed": 3}
     assert again.counts["balances"]["unchanged"] == len(export.balances)
+    assert again.counts["kyc"] == {"unchanged": export.approved}
     assert problem_places(again) == set(export.bad)
 
 
