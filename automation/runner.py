@@ -317,9 +317,10 @@ def automation_fire_due(*, now: datetime | None = None, batch_size: int = FIRE_B
 
 @shared_task(name="crm.automation.automation_tick", ignore_result=True)
 def automation_tick() -> int:
-    """Beat, every minute: fire due scheduled runs, and queue again emails whose task was lost."""
-    from emails.services import email_requeue_stale
+    """Beat, every minute: fire due scheduled runs, and queue again emails and SMS whose task was lost."""
+    from emails.services import email_requeue_stale, sms_requeue_stale
 
     fired = automation_fire_due()
     email_requeue_stale()
+    sms_requeue_stale()
     return fired

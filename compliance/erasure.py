@@ -247,7 +247,7 @@ def erasure_apply(*, client: Client, actor: User | None, plan: ErasurePlan, requ
     changed), then each app erases its part through its own services. `actor` None: the system (the
     retention schedule). Audited ("compliance.client_erased") with counts and holds, no personal data."""
     from crm.services import client_erase
-    from emails.services import outbound_emails_anonymise
+    from emails.services import outbound_emails_anonymise, sms_messages_anonymise
     from kyc.services import kyc_records_erase
     from leads.services import calls_anonymise, lead_touches_anonymise
 
@@ -263,6 +263,7 @@ def erasure_apply(*, client: Client, actor: User | None, plan: ErasurePlan, requ
     counts[DataKind.LEAD_DATA] = lead_touches_anonymise(client=client, actor=actor)
     counts[DataKind.NOTES] += calls_anonymise(client=client, actor=actor, placeholder=ERASED_TEXT)
     counts[DataKind.EMAILS] = outbound_emails_anonymise(client=client, actor=actor, placeholder=ERASED_TEXT)
+    counts[DataKind.EMAILS] += sms_messages_anonymise(client=client, actor=actor, placeholder=ERASED_TEXT)
     if not plan.held(DataKind.KYC_DOCUMENTS):
         counts[DataKind.KYC_DOCUMENTS] = kyc_records_erase(client=client, actor=actor)
     for step in _STEPS.values():

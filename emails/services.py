@@ -671,9 +671,12 @@ def outbound_emails_anonymise(*, client: Client, actor: User | None, placeholder
     return count
 
 
+# SMS (emails.sms) through this face too: erasure and the minute sweep.
+from emails.sms import sms_messages_anonymise, sms_requeue_stale  # noqa: E402
+
 __all__ = [
     "EmailSendResult", "RenderedEmail", "email_deliver", "email_queue", "email_render", "email_requeue_stale",
     "email_send_templated", "email_template_pick", "email_template_save", "email_template_validate",
     "language_chain", "render_text", "sample_context", "template_context", "template_problems",
-    "outbound_emails_anonymise",
+    "outbound_emails_anonymise", "sms_messages_anonymise", "sms_requeue_stale",
 ]

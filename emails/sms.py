@@ -516,12 +516,28 @@ SMS_TIMELINE = [
 ]
 
 
+def sms_messages_anonymise(*, client: Client, actor: User | None, placeholder: str) -> int:
+    """Erasure (compliance.erasure decides and authorises): the client's SMS keep their purpose, times
+    and status, but the number is emptied and the text becomes `placeholder`; one not yet sent is failed
+    rather than sent to nobody. Returns the messages anonymised; audited without personal data."""
+    messages = SmsMessage.objects.filter(client=client)
+    messages.filter(status=SmsStatus.PENDING).update(status=SmsStatus.FAILED, error_message=placeholder[:500])
+    count = 0
+    for message in messages:
+        message.to_number, message.body = "", placeholder
+        message.save(update_fields=["to_number", "body"])
+        count += 1
+    audit_record(action="sms.anonymise", obj=client, after={"messages": count}, actor=actor)
+    return count
+
+
 def sms_messages_for(*, client: Client, limit: int = 50) -> list[SmsMessage]:
     return list(SmsMessage.objects.filter(client=client).order_by("-created_at", "-id")[:limit])
 
 
 __all__ = [
-    "SmsRateLimited", "SmsTemporaryFailure", "sms_backoff", "sms_deliver", "sms_inbound_apply", "sms_messages_for",
+    "SmsRateLimited", "SmsTemporaryFailure", "sms_backoff", "sms_deliver", "sms_inbound_apply", "sms_messages_anonymise",
+    "sms_messages_for",
     "sms_provider_for", "sms_provider_save", "sms_provider_validate", "sms_providers", "sms_requeue_stale", "sms_send", "sms_status_apply",
     "sms_webhook_receive", "sms_webhook_urls",
 ]

@@ -357,6 +357,7 @@ CELERY_BEAT_SCHEDULE = {
     "leads-sla-sweep": {"task": "leads.tasks.lead_sla_sweep", "schedule": 60.0},
     # Support: tickets warned before their SLA is due, breached and escalated past it (support.sla_services).
     "support-sla-sweep": {"task": "support.tasks.sla_sweep", "schedule": 60.0},
+    "marketing-campaigns-start-due": {"task": "marketing.tasks.campaigns_start_due", "schedule": 60.0},
     # Leads queued while nobody was on shift go to the first agent who is (leads.services.queue).
     "leads-queue-route": {"task": "leads.tasks.lead_queue_route", "schedule": 60.0},
     # Support: each active IMAP mailbox read for new mail, one task per mailbox (support.imap).

@@ -358,3 +358,19 @@ def test_the_erased_client_can_no_longer_sign_in_to_the_traders_room(brand, regi
     assert not ClientLogin.objects.filter(client=target).exists()
     with pytest.raises(DomainError):
         portal_login_check(brand=brand, email="ines.erased@example.com", password=PASSWORD, ip=None)
+
+
+def test_the_clients_sms_lose_number_and_text_and_one_not_yet_sent_is_never_sent(world):
+    from emails.services import sms_messages_anonymise  # noqa: F401 - the face erasure calls
+    from emails.sms import sms_provider_save, sms_send
+    from emails.sms_models import SmsMessage
+
+    target, _agent, officer = world
+    sms_provider_save(actor=None, brand=target.brand, code="twilio-erasure", name="Twilio", account_sid="AC" + "0" * 32,
+                      auth_token="token", from_number="+15005550006", base_url="http://127.0.0.1:9")
+    sms_send(client=target, body="Zenobia, your Lisbon account is ready")
+    erasure_apply(client=target, actor=officer, plan=erasure_plan(target))
+
+    message = SmsMessage.objects.get(client=target)
+    assert message.to_number == "" and "Lisbon" not in message.body and "Zenobia" not in message.body
+    assert message.status == "failed"  # written, never sent: not sent to nobody later
