@@ -3,8 +3,9 @@
 Every .py file in benchmarks/ other than the harness's own modules is a benchmark script (new
 scripts are picked up without listing them). Scripts in OPT_IN run only when their variable is set
 (1, yes or true): scale_pages.py first generates a brokerage of a million clients (about an hour), so
-only `make bench SCALE=1` (CRM_BENCH_SCALE=1) runs it. --only runs the scripts named (with or
-without .py), opted in or not. Every other argument is passed to each script.
+only `make bench SCALE=1` (CRM_BENCH_SCALE=1) runs it, and segment_count.py and campaign_send.py
+with it (their seeds, and a campaign's delivery, take minutes to hours at full size). --only runs
+the scripts named (with or without .py), opted in or not. Every other argument is passed to each script.
 
 Django (with the benchmark settings) and the embedded services are set up once, here; each script
 then runs in a process of its own forked from this one, as `__main__`, with its own database
@@ -42,7 +43,8 @@ if str(REPO_ROOT) not in sys.path:
 # Modules of the harness, not benchmarks.
 SUPPORT = {"__init__.py", "__main__.py", "common.py", "settings.py", "handlers.py"}
 # Scripts that run only when asked for, by the environment variable named.
-OPT_IN = {"scale_pages.py": "CRM_BENCH_SCALE", "segment_count.py": "CRM_BENCH_SCALE"}
+OPT_IN = {"scale_pages.py": "CRM_BENCH_SCALE", "segment_count.py": "CRM_BENCH_SCALE",
+          "campaign_send.py": "CRM_BENCH_SCALE"}
 
 
 def _asked_for(script: str) -> bool:
