@@ -28,6 +28,7 @@ class RecipientTransitionRefused(TransitionRefused):
 
 class CampaignChannel(models.TextChoices):
     EMAIL = "email", _("Email")
+    SMS = "sms", _("SMS")
 
 
 class CampaignStatus(models.TextChoices):
@@ -96,7 +97,7 @@ class CampaignVariant(models.Model):
 
     campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="variants")
     label = models.CharField(max_length=1)
-    subject = models.CharField(_("subject"), max_length=255)
+    subject = models.CharField(_("subject"), max_length=255, blank=True)  # empty on an SMS campaign
     body = models.TextField(_("body"))
     share_percent = models.PositiveSmallIntegerField(_("share %"), validators=[MaxValueValidator(100)])
 
@@ -134,10 +135,12 @@ class CampaignRecipient(models.Model):
     reason = models.CharField(max_length=200, blank=True)
     sent_at = models.DateTimeField(null=True, blank=True)
     email_code = models.UUIDField(null=True, blank=True)  # the emails app's OutboundEmail it became
+    sms_code = models.UUIDField(null=True, blank=True)  # or, on an SMS campaign, its SmsMessage
     delivered_at = models.DateTimeField(null=True, blank=True)
     delivery_failed_at = models.DateTimeField(null=True, blank=True)
     opened_at = models.DateTimeField(null=True, blank=True)
     clicked_at = models.DateTimeField(null=True, blank=True)
+    opted_out_at = models.DateTimeField(null=True, blank=True)  # texted STOP after this campaign's SMS
 
     class Meta:
         constraints: ClassVar = [
@@ -152,6 +155,10 @@ class CampaignRecipient(models.Model):
             # "email.sent" / "email.failed" find the recipient by its email.
             models.Index(
                 fields=["email_code"], condition=Q(email_code__isnull=False), name="marketing_recipient_email"
+            ),
+            # "sms.sent" / "sms.delivered" / "sms.failed" find the recipient by its SMS.
+            models.Index(
+                fields=["sms_code"], condition=Q(sms_code__isnull=False), name="marketing_recipient_sms"
             ),
             # A client's campaigns, and removing a client.
             models.Index(fields=["client"], name="marketing_recipient_client"),
