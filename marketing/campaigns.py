@@ -316,6 +316,49 @@ def _render(
     return dataclasses.replace(rendered, text=text, html=body_html)
 
 
+def marketing_email_queue(
+    *,
+    brand: Brand,
+    client: Client,
+    subject: str,
+    body: str,
+    source: str,
+    markers: Mapping[str, str],
+    audit_action: str,
+    audit_extra: Mapping[str, Any],
+    recipient_code: Any = None,
+    template: Any = None,
+) -> Any:
+    """One marketing email to `client` on the emails pipeline: `subject` and `body` (the sandboxed
+    template language) rendered with the client's context, the unsubscribe headers (their token
+    names `source`: a campaign's or sequence's code) and `markers` added; with `recipient_code`, the
+    links are tracked (see _render). Campaigns and sequences (marketing.sequences) both send so; the
+    caller has checked consent (allowed_recipients). ValidationFailed when it cannot be rendered."""
+    headers = {
+        **unsubscribe_headers(client=client, channel="email", campaign_code=source),
+        **markers,
+        "Precedence": "bulk",
+    }
+    context = template_context(client=client, extra={"unsubscribe_url": _unsubscribe_url(headers)})
+    rendered = _render(
+        brand=brand,
+        subject=subject,
+        body=body,
+        context=context,
+        recipient_code=recipient_code,
+        template=template,
+    )
+    return email_queue(
+        client=client,
+        rendered=rendered,
+        template=rendered.template,
+        actor=None,
+        audit_action=audit_action,
+        audit_extra=dict(audit_extra),
+        headers=headers,
+    )
+
+
 def _context_for(brand: Brand, segment: Segment | None) -> tuple[dict[str, Any], str]:
     """The context of a sample member of `segment` (the first by id), the address masked (a preview
     is no reveal of it), and their first name; made-up values when the segment has nobody."""
@@ -691,30 +734,18 @@ def _batch(
             last = row.pk - 1
             break
         rate_hit(key, rate)
-        headers = {
-            **unsubscribe_headers(client=client, channel="email", campaign_code=str(campaign.code)),
-            "X-CRM-Marketing": "campaign",
-            "X-CRM-Campaign": str(campaign.code),
-            "Precedence": "bulk",
-        }
-        context = template_context(client=client, extra={"unsubscribe_url": _unsubscribe_url(headers)})
         try:
-            rendered = _render(
+            email = marketing_email_queue(
                 brand=campaign.brand,
+                client=client,
                 subject=row.variant.subject,
                 body=row.variant.body,
-                context=context,
-                recipient_code=row.code,
-                template=template,
-            )
-            email = email_queue(
-                client=client,
-                rendered=rendered,
-                template=rendered.template,
-                actor=None,
+                source=str(campaign.code),
+                markers={"X-CRM-Marketing": "campaign", "X-CRM-Campaign": str(campaign.code)},
                 audit_action="marketing.campaign_email",
                 audit_extra={"campaign": str(campaign.code), "variant": row.variant.label},
-                headers=headers,
+                recipient_code=row.code,
+                template=template,
             )
         except ValidationFailed as error:
             row.status, row.reason = RecipientStatus.FAILED, str(error.message)[:200]
