@@ -671,12 +671,15 @@ def outbound_emails_anonymise(*, client: Client, actor: User | None, placeholder
     return count
 
 
-# SMS (emails.sms) through this face too: erasure and the minute sweep.
-from emails.sms import sms_messages_anonymise, sms_requeue_stale  # noqa: E402
+# SMS (emails.sms) through this face too: erasure, the minute sweep, and marketing's campaign SMS.
+from emails.exceptions import SmsNotConfigured  # noqa: E402
+from emails.sms import SmsLength, sms_length, sms_messages_anonymise, sms_requeue_stale, sms_send  # noqa: E402
+from emails.sms_models import SmsPurpose  # noqa: E402
 
 __all__ = [
     "EmailSendResult", "RenderedEmail", "email_deliver", "email_queue", "email_render", "email_requeue_stale",
     "email_send_templated", "email_template_pick", "email_template_save", "email_template_validate",
     "language_chain", "render_text", "sample_context", "template_context", "template_problems",
     "outbound_emails_anonymise", "sms_messages_anonymise", "sms_requeue_stale",
+    "SmsLength", "SmsNotConfigured", "SmsPurpose", "sms_length", "sms_send",
 ]

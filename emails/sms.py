@@ -280,9 +280,61 @@ def _rate_slot(provider: SmsProvider) -> float:
     return max(int(left), 1) / 1000
 
 
-def _opt_change(*, name: str, client: Client, number: str, provider: SmsProvider, source: str) -> None:
+def _opt_change(*, name: str, client: Client, number: str, provider: SmsProvider, source: str,
+                reference: str = "") -> None:
     emit(name, client=client, data={"client": str(client.code), "number": mask_phone(number), "provider": provider.code,
-                                    "source": source})
+                                    "source": source, "reference": reference})
+
+
+# Our status -> the event a client's SMS emits on reaching it (marketing counts its campaigns' outcomes).
+_OUTCOME_EVENTS = {SmsStatus.SENT: "sms.sent", SmsStatus.DELIVERED: "sms.delivered",
+                   SmsStatus.UNDELIVERED: "sms.failed", SmsStatus.FAILED: "sms.failed"}
+STOP_ATTRIBUTION = timedelta(days=30)
+
+
+def _outcome_emit(message: SmsMessage) -> None:
+    """"sms.sent" / "sms.delivered" / "sms.failed" for `message`'s new status (none for the others)."""
+    name = _OUTCOME_EVENTS.get(SmsStatus(message.status))
+    if name is None:
+        return
+    emit(name, client=message.client, brand=message.brand_id, data={
+        "sms": str(message.code), "purpose": message.purpose, "reference": message.reference,
+        "status": message.status, "error": message.error_code if name == "sms.failed" else ""})
+
+
+def _stop_reference(client: Client) -> str:
+    """The reference of the last marketing SMS sent to `client` within STOP_ATTRIBUTION ("" if none)."""
+    found = (SmsMessage.objects.filter(client=client, purpose=SmsPurpose.MARKETING,
+                                       created_at__gte=timezone.now() - STOP_ATTRIBUTION)
+             .exclude(reference="").order_by("-created_at", "-id").values_list("reference", flat=True).first())
+    return found or ""
+
+
+GSM7_BASIC = frozenset(
+    "@£$¥èéùìòÇ\nØø\rÅåΔ_ΦΓΛΩΠΨΣΘΞÆæßÉ !\"#¤%&'()*+,-./0123456789:;<=>?¡ABCDEFGHIJKLMNOPQRSTUVWXYZÄÖÑÜ§"
+    "¿abcdefghijklmnopqrstuvwxyzäöñüà")
+GSM7_EXTENDED = frozenset("^{}\\[~]|€\f")
+
+
+@dataclass(frozen=True)
+class SmsLength:
+    encoding: str  # "GSM-7" or "UCS-2"
+    units: int  # septets (an extended character counts 2) or UTF-16 code units
+    segments: int  # 0 for an empty text
+
+
+def sms_length(text: str) -> SmsLength:
+    """How a carrier splits `text`: GSM-7 when every character is in the GSM 03.38 alphabet (160 in
+    one message, 153 per part of a longer one; ^{}[]~|€\\ take two), else UCS-2 (70, 67 per part)."""
+    if all(ch in GSM7_BASIC or ch in GSM7_EXTENDED for ch in text):
+        units = sum(2 if ch in GSM7_EXTENDED else 1 for ch in text)
+        single, part, encoding = 160, 153, "GSM-7"
+    else:
+        units = len(text.encode("utf-16-le")) // 2
+        single, part, encoding = 70, 67, "UCS-2"
+    if units == 0:
+        return SmsLength(encoding, 0, 0)
+    return SmsLength(encoding, units, 1 if units <= single else -(-units // part))
 
 
 def sms_deliver(*, message_id: int, last_attempt: bool = False) -> str:
@@ -321,6 +373,7 @@ def sms_deliver(*, message_id: int, last_attempt: bool = False) -> str:
                 SMS_STATES.move(message, new, save=("attempts",), also={
                     "provider_sid": sent.sid, "segments": sent.segments, "accepted_at": now, "status_at": now,
                     "error_code": "", "error_message": "", "next_attempt_at": None})
+                _outcome_emit(message)
                 return message.status
             assert failure is not None
             message.error_code = str(failure.code or failure.status or "")[:10]
@@ -329,11 +382,12 @@ def sms_deliver(*, message_id: int, last_attempt: bool = False) -> str:
             if final or last_attempt or message.attempts >= SMS_MAX_ATTEMPTS:
                 SMS_STATES.move(message, SmsStatus.FAILED, save=("attempts", "error_code", "error_message"),
                                 also={"next_attempt_at": None, "status_at": now})
+                _outcome_emit(message)
                 if failure.code == twilio.UNSUBSCRIBED and message.client is not None:
                     # The client texted STOP to the provider (perhaps before we knew them): Twilio
                     # refuses every message to the number until they text START.
                     _opt_change(name="sms.opted_out", client=message.client, number=message.to_number,
-                                provider=provider, source="error_21610")
+                                provider=provider, source="error_21610", reference=message.reference)
                 logger.warning("SMS not sent", extra={"sms_id": message_id, "code": message.error_code})
                 return message.status
             message.next_attempt_at = now + timedelta(seconds=sms_backoff(message.attempts))
@@ -402,6 +456,7 @@ def sms_status_apply(*, message: SmsMessage, twilio_status: str, error_code: str
     if error_code and new in (SmsStatus.UNDELIVERED, SmsStatus.FAILED):
         also.update(error_code=error_code[:10], error_message=gettext("Twilio error %(code)s") % {"code": error_code})
     SMS_STATES.move(message, new, save=(), also=also)
+    _outcome_emit(message)
     return True
 
 
@@ -414,7 +469,8 @@ def sms_inbound_apply(*, provider: SmsProvider, sender: str, opt_out: str) -> in
     clients = list(Client.objects.filter(brand_id=provider.brand_id, phone_hash__in=hashes)) if hashes else []
     for client in clients:
         _opt_change(name="sms.opted_out" if opt_out == "STOP" else "sms.opted_in", client=client, number=sender,
-                    provider=provider, source=opt_out.lower())
+                    provider=provider, source=opt_out.lower(),
+                    reference=_stop_reference(client) if opt_out == "STOP" else "")
     return len(clients)
 
 
