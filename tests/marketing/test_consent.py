@@ -12,6 +12,7 @@ from django.utils import timezone
 from crm.exceptions import ValidationFailed
 from crm.models import AuditLog, Event
 from marketing.consent import (
+    NESTLOOP_MAX_IDS,
     allowed_recipients,
     consent_history,
     consent_record,
@@ -138,6 +139,9 @@ def test_allowed_recipients_against_plain_python():
         }
         assert allowed_recipients(brand=brand, client_ids=ids, channel=channel) == expected
         assert expected  # the draw gives some of each
+        # Past NESTLOOP_MAX_IDS the plan is hash joins only; the answer is the same.
+        many = ids + list(range(10**9, 10**9 + NESTLOOP_MAX_IDS + 1))
+        assert allowed_recipients(brand=brand, client_ids=many, channel=channel) == expected
 
 
 def test_the_trader_rooms_marketing_consent_writes_marketing_email_consent():
