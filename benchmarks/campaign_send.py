@@ -18,12 +18,13 @@ Measured:
   member's email rendered and written as an OutboundEmail (emails.services.email_queue, which hands
   each to Celery through Redis after its batch commits; no Celery worker runs, so those tasks only
   wait in the benchmark's Redis database);
-- (b) delivery: every queued email sent by emails.services.email_deliver (the Celery task's body:
-  lock the row, build the message, Django's SMTP email backend, mark it sent, emit "email.sent" and
-  what reacts to it) by --workers processes (2, forked, as a Celery prefork pool of 2), each taking
-  its share of the ids in turn, into a threaded SMTP sink started by this script on 127.0.0.1 (it
-  accepts every message and discards it). Django's backend opens a connection per email, as the
-  task does in production.
+- (b) delivery: every queued email sent by emails.services.email_deliver_batch (the body of the
+  batch tasks the send job queued, EMAIL_BATCH emails each: lock the batch with SKIP LOCKED in one
+  query, build each message, send it over the process's SMTP connection (emails.mailer, opened
+  once and reused), mark the sent ones in one UPDATE and write their "email.sent" events in one
+  INSERT) by --workers processes (2, forked, as a Celery prefork pool of 2), taking the batches in
+  turn, into a threaded SMTP sink started by this script on 127.0.0.1 (it accepts every message and
+  discards it; it counts the connections, logged).
 
 Figures:
 
@@ -90,6 +91,8 @@ class _SinkHandler(socketserver.StreamRequestHandler):
     def handle(self) -> None:
         server: _Sink = self.server  # type: ignore[assignment]
         out = self.wfile
+        with server.connections.get_lock():
+            server.connections.value += 1
         out.write(b"220 sink ESMTP\r\n")
         while True:
             line = self.rfile.readline(65536)
@@ -132,6 +135,7 @@ class _Sink(socketserver.ThreadingMixIn, socketserver.TCPServer):
         super().__init__(("127.0.0.1", 0), _SinkHandler)
         context = multiprocessing.get_context("fork")
         self.received = context.Value("q", 0)
+        self.connections = context.Value("q", 0)
         self.process = context.Process(target=self._serve, name="smtp-sink", daemon=True)
 
     def _serve(self) -> None:
@@ -241,29 +245,36 @@ def queue(made: list[tuple[Any, Any]]) -> float:
 
 
 def deliver(ids: list[int], workers: int) -> float:
-    """Seconds for `workers` forked processes to deliver `ids`, each its share one at a time."""
+    """Seconds for `workers` forked processes to deliver `ids` as the Celery workers would: in the batch
+    tasks the send job queued (EMAIL_BATCH ids each, in order), the processes taking batches in turn."""
     import multiprocessing
 
     from django.db import connections
 
-    from emails.services import email_deliver
+    from emails.mailer import mailer_close
+    from emails.services import EMAIL_BATCH, email_deliver_batch
 
-    def work(share: list[int]) -> None:
+    batches = [ids[start:start + EMAIL_BATCH] for start in range(0, len(ids), EMAIL_BATCH)]
+
+    def work(share: list[list[int]]) -> None:
         code = 0
         try:
-            for email_id in share:
-                if email_deliver(email_id=email_id, last_attempt=True) != "sent":
-                    raise RuntimeError(f"email {email_id} was not sent")
+            for batch in share:
+                outcomes = email_deliver_batch(email_ids=batch)
+                unsent = [email_id for email_id, status in outcomes.items() if status != "sent"]
+                if unsent:
+                    raise RuntimeError(f"emails {unsent[:5]} were not sent")
         except BaseException as exc:  # reported through the exit status
             log(f"delivery failed in a worker: {exc!r}")
             code = 1
         finally:
+            mailer_close()
             connections.close_all()
             os._exit(code)  # never the parent's clean-up (it drops the database)
 
     connections.close_all()
     context = multiprocessing.get_context("fork")
-    processes = [context.Process(target=work, args=(ids[i::workers],)) for i in range(workers)]
+    processes = [context.Process(target=work, args=(batches[i::workers],)) for i in range(workers)]
     started = time.perf_counter()
     for p in processes:
         p.start()
@@ -336,10 +347,11 @@ def main() -> None:
             log(f"queued {len(ids):,} emails for {consenting:,} consenting clients in {queue_seconds:.1f} s")
             if len(ids) != consenting:
                 raise SystemExit(f"{len(ids)} emails queued for {consenting} consenting clients")
-            before = sink.count()
+            before, opened = sink.count(), int(sink.connections.value)
             deliver_seconds = deliver(ids, args.workers)
             delivered = sink.count() - before
-            log(f"delivered {delivered:,} emails in {deliver_seconds:.1f} s by {args.workers} processes")
+            log(f"delivered {delivered:,} emails in {deliver_seconds:.1f} s by {args.workers} processes "
+                f"over {int(sink.connections.value) - opened} SMTP connections")
             unsent = emails.exclude(status=EmailStatus.SENT).count()
             if unsent or delivered != len(ids):
                 raise SystemExit(f"{unsent} emails not sent; the sink received {delivered} of {len(ids)}")

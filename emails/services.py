@@ -29,7 +29,8 @@ from __future__ import annotations
 import logging
 import re
 import smtplib
-from collections.abc import Iterable, Mapping
+import threading
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import Decimal
@@ -52,12 +53,14 @@ from kombu.exceptions import OperationalError as BrokerError
 from crm.audit import audit_record
 from crm.events import emit
 from crm.exceptions import FieldErrors, NotFound, ValidationFailed
+from crm.lib.bulk import rows_gathered
 from crm.lib.validation import InvalidValue, language_normalise, text_clean
 from crm.models import Brand, Client, Event, Stage, User
 from crm.permissions import user_can
 from crm.registry import TimelineKind
 from crm.selectors import mask_email
 from emails import permissions
+from emails.mailer import mailer_send
 from emails.models import EMAIL_STATES, EmailStatus, EmailTemplate, OutboundEmail, template_key_validator
 from plumbing import context as actor_context
 
@@ -70,6 +73,8 @@ SUBJECT_MAX = 255
 BODY_MAX = 20_000
 FALLBACK_LANGUAGE = "en"
 EMAIL_MAX_ATTEMPTS = 6
+# Emails per batch task (email_deliver_batch): one transaction, one query, one SMTP session's worth.
+EMAIL_BATCH = 50
 # A queued message whose task was lost (broker down at commit) is queued again after this long.
 EMAIL_STALE_AFTER = timedelta(minutes=10)
 
@@ -520,9 +525,58 @@ def email_queue(*, client: Client | None, rendered: RenderedEmail, template: Ema
         "language": rendered.language, "to": mask_email(to_email), "subject": rendered.subject,
         **(audit_extra or {}),
     }, actor=actor)
-    email_id = email.pk
-    transaction.on_commit(lambda: _enqueue(email_id), robust=True)
+    _enqueue_after_commit(email.pk)
     return email
+
+
+class _Pending:
+    """The emails queued in one transaction, handed to Celery together when it commits."""
+
+    def __init__(self, email_id: int) -> None:
+        self.ids = [email_id]
+
+        def flush() -> None:
+            if getattr(_pending, "group", None) is self:
+                _pending.group = None
+            _enqueue_many(self.ids)
+
+        self.flush = flush
+
+
+_pending = threading.local()
+
+
+def _enqueue_after_commit(email_id: int) -> None:
+    """Hand `email_id` to Celery when the transaction commits, with the others queued in it: one
+    email as it always went (email_deliver_task, at once), many in batch tasks (email_deliver_batch).
+
+    The group's commit hook is looked for in the transaction's pending hooks (as
+    crm.events.kick_after_commit does): Django drops it when a savepoint open at its registration
+    rolls back, and any such savepoint still open encloses this email too; a dropped group is left
+    behind and a new one begun. An email of a rolled-back savepoint left in a group is "missing" to
+    its task and skipped."""
+    conn = transaction.get_connection()
+    group: _Pending | None = getattr(_pending, "group", None)
+    if (group is not None and conn.in_atomic_block
+            and any(entry[1] is group.flush for entry in conn.run_on_commit)):
+        group.ids.append(email_id)
+        return
+    group = _Pending(email_id)
+    _pending.group = group
+    transaction.on_commit(group.flush, robust=True)
+
+
+def _enqueue_many(email_ids: list[int]) -> None:
+    if len(email_ids) == 1:
+        _enqueue(email_ids[0])
+        return
+    for start in range(0, len(email_ids), EMAIL_BATCH):
+        chunk = email_ids[start:start + EMAIL_BATCH]
+        try:
+            email_deliver_batch_task.apply_async(args=(chunk,))
+        except BrokerError:
+            logger.warning("could not queue a batch of emails; the sweep will", exc_info=True,
+                           extra={"emails": len(chunk)})
 
 
 def _enqueue(email_id: int, countdown: float | None = None) -> None:
@@ -541,7 +595,7 @@ class EmailTemporaryFailure(Exception):  # noqa: N818 - a signal to the task to 
 
 
 # Refusals that will not change by trying again.
-_PERMANENT_SMTP = (smtplib.SMTPRecipientsRefused, smtplib.SMTPSenderRefused)
+_PERMANENT_SMTP = (smtplib.SMTPRecipientsRefused, smtplib.SMTPSenderRefused, ValueError)
 
 
 def email_backoff(attempt: int) -> int:
@@ -554,49 +608,73 @@ def _event_data(email: OutboundEmail, **more: Any) -> dict[str, Any]:
             "subject": email.subject, "to": mask_email(email.to_email), "sent_by": email.sent_by, **more}
 
 
+def _message(email: OutboundEmail) -> EmailMultiAlternatives:
+    message = EmailMultiAlternatives(email.subject, email.body_text, settings.DEFAULT_FROM_EMAIL, [email.to_email])
+    message.attach_alternative(email.body_html, "text/html")
+    message.extra_headers.update(email.headers or {})
+    message.extra_headers["X-CRM-Email"] = str(email.code)
+    return message
+
+
+def _send(email: OutboundEmail) -> Exception | None:
+    """Send `email` over the process's SMTP connection (emails.mailer); the error, or None when sent."""
+    email.attempts += 1
+    try:
+        mailer_send(_message(email))
+    except (smtplib.SMTPException, OSError, ValueError) as exc:  # ValueError: an address Django refuses
+        return exc
+    return None
+
+
+_RETRY = "retry"
+
+
+def _record(email: OutboundEmail, error: Exception | None, *, now: datetime, last_attempt: bool,
+            save: bool = True) -> str:
+    """Write what sending `email` (locked, its attempt counted) came to and emit its event: its
+    status, or _RETRY when it stays queued for another attempt after email_backoff. With `save`
+    False a sent email is changed but not saved (the caller saves the batch's sent ones at once)."""
+    with actor_context.acting_as(None, source="task", request_id=email.request_id or None,
+                                 label=email.sent_by if email.sent_by.startswith("automation:") else ""):
+        if error is None:
+            EMAIL_STATES.move(email, EmailStatus.SENT, save=("attempts",) if save else None, savepoint=save,
+                              also={"sent_at": now, "last_error": "", "next_attempt_at": None})
+            emit("email.sent", client=email.client, brand=email.brand_id, actor=email.author,
+                 data=_event_data(email))
+            return str(email.status)
+        email.last_error = f"{type(error).__name__}: {error}"[:2000]
+        permanent = isinstance(error, _PERMANENT_SMTP)
+        if last_attempt or permanent or email.attempts >= EMAIL_MAX_ATTEMPTS:
+            EMAIL_STATES.move(email, EmailStatus.FAILED, save=("last_error", "attempts"),
+                              also={"next_attempt_at": None})
+            emit("email.failed", client=email.client, brand=email.brand_id, actor=email.author,
+                 data=_event_data(email, error=email.last_error[:300], attempts=email.attempts))
+            return str(email.status)
+        email.next_attempt_at = now + timedelta(seconds=email_backoff(email.attempts))
+        email.save(update_fields=["last_error", "next_attempt_at", "attempts"])
+        return _RETRY
+
+
 def email_deliver(*, email_id: int, last_attempt: bool = False) -> str:
     """Send queued email `email_id` once; returns its status afterwards.
 
     The row is locked while sending, so two workers given the same message send it once. An SMTP
     failure records the attempt; unless it is `last_attempt` (or a permanent refusal) it raises
     EmailTemporaryFailure after committing, for the task to retry. Events are emitted with the
-    request id the sender had, so automation sees them as part of the same chain.
+    request id the sender had, so automation sees them as part of the same chain. The message goes
+    over the process's SMTP connection, kept open from one email to the next (emails.mailer).
     """
     with transaction.atomic():
         email = (OutboundEmail.objects.select_for_update(of=("self",))
                  .select_related("client", "brand", "author").filter(pk=email_id).first())
         if email is None or email.status != EmailStatus.QUEUED:
             return email.status if email is not None else "missing"
-        message = EmailMultiAlternatives(email.subject, email.body_text, settings.DEFAULT_FROM_EMAIL, [email.to_email])
-        message.attach_alternative(email.body_html, "text/html")
-        message.extra_headers.update(email.headers or {})
-        message.extra_headers["X-CRM-Email"] = str(email.code)
         now = timezone.now()
-        email.attempts += 1
-        error: Exception | None = None
-        try:
-            message.send()
-        except (smtplib.SMTPException, OSError) as exc:
-            error = exc
-        with actor_context.acting_as(None, source="task", request_id=email.request_id or None,
-                                     label=email.sent_by if email.sent_by.startswith("automation:") else ""):
-            if error is None:
-                EMAIL_STATES.move(email, EmailStatus.SENT, save=("attempts",),
-                                  also={"sent_at": now, "last_error": "", "next_attempt_at": None})
-                emit("email.sent", client=email.client, brand=email.brand_id, actor=email.author,
-                     data=_event_data(email))
-                return email.status
-            email.last_error = f"{type(error).__name__}: {error}"[:2000]
-            permanent = isinstance(error, _PERMANENT_SMTP)
-            if last_attempt or permanent or email.attempts >= EMAIL_MAX_ATTEMPTS:
-                EMAIL_STATES.move(email, EmailStatus.FAILED, save=("last_error", "attempts"),
-                                  also={"next_attempt_at": None})
-                emit("email.failed", client=email.client, brand=email.brand_id, actor=email.author,
-                     data=_event_data(email, error=email.last_error[:300], attempts=email.attempts))
-                return email.status
-            email.next_attempt_at = now + timedelta(seconds=email_backoff(email.attempts))
-            email.save(update_fields=["last_error", "next_attempt_at", "attempts"])
-            attempts = email.attempts
+        error = _send(email)
+        status = _record(email, error, now=now, last_attempt=last_attempt)
+        if status != _RETRY:
+            return status
+        attempts = email.attempts
     logger.warning("email send failed; will retry", extra={"email_id": email_id, "attempts": attempts})
     raise EmailTemporaryFailure(str(error))
 
@@ -611,6 +689,54 @@ def email_deliver_task(self: Any, email_id: int) -> str:
         raise self.retry(exc=exc, countdown=email_backoff(self.request.retries + 1)) from exc
 
 
+def email_deliver_batch(*, email_ids: Sequence[int]) -> dict[int, str]:
+    """Send the queued emails among `email_ids` (up to EMAIL_BATCH of them) in one transaction; returns
+    each one's outcome by id: "sent", "failed", "retry" (it stays queued), or "skipped" (already sent
+    or failed, locked by another worker, or gone).
+
+    The batch is loaded by one query with its clients, brands and authors, locking the rows it takes
+    and skipping those another worker holds (SKIP LOCKED): two workers never send the same email (one
+    skipped here is being sent by the other, or waits for the sweep, email_requeue_stale). Each email's
+    outcome is its own, as email_deliver's: one failing address fails (or is retried) alone, the others
+    are sent. One that may pass later is queued again by itself (email_deliver_task) after commit, with
+    the backoff of its attempt; its attempts are counted on the row, so it still ends after
+    EMAIL_MAX_ATTEMPTS. The events are written in one INSERT and the sent emails in one UPDATE as the
+    batch ends. A worker that dies mid-batch commits none of it: those emails stay queued and the sweep
+    sends them again (as a single email whose worker dies between sending and committing).
+    """
+    outcomes: dict[int, str] = dict.fromkeys(email_ids, "skipped")
+    retries: list[tuple[int, int]] = []
+    with transaction.atomic(), rows_gathered():
+        emails = list(OutboundEmail.objects.select_for_update(skip_locked=True, of=("self",))
+                      .select_related("client", "brand", "author")
+                      .filter(pk__in=list(email_ids), status=EmailStatus.QUEUED).order_by("pk"))
+        sent: list[OutboundEmail] = []
+        for email in emails:
+            now = timezone.now()
+            status = _record(email, _send(email), now=now, last_attempt=False, save=False)
+            outcomes[email.pk] = status
+            if status == EmailStatus.SENT:
+                sent.append(email)
+            elif status == _RETRY:
+                retries.append((email.pk, email.attempts))
+        OutboundEmail.objects.bulk_update(sent, ["status", "attempts", "sent_at", "last_error", "next_attempt_at"])
+    if retries:
+        logger.warning("emails of a batch failed; each will retry", extra={"emails": len(retries)})
+
+        def requeue() -> None:
+            for email_id, attempts in retries:
+                _enqueue(email_id, countdown=email_backoff(attempts))
+
+        transaction.on_commit(requeue, robust=True)
+    return outcomes
+
+
+@shared_task(name="crm.email_templates.email_deliver_batch", ignore_result=True)
+def email_deliver_batch_task(email_ids: list[int]) -> dict[int, str]:
+    """Thin: send a batch of queued emails, each retried by itself when it fails."""
+    return email_deliver_batch(email_ids=email_ids)
+
+
 def email_requeue_stale(*, now: datetime | None = None, limit: int = 500) -> int:
     """Queue again messages whose task was lost (their next attempt is long overdue)."""
     now = now or timezone.now()
@@ -619,8 +745,7 @@ def email_requeue_stale(*, now: datetime | None = None, limit: int = 500) -> int
     if ids:
         # Pushed forward first, so that the next sweep does not queue them yet again.
         OutboundEmail.objects.filter(pk__in=ids).update(next_attempt_at=now)
-        for email_id in ids:
-            _enqueue(email_id)
+        _enqueue_many(ids)
     return len(ids)
 
 
@@ -677,7 +802,7 @@ from emails.sms import SmsLength, sms_length, sms_messages_anonymise, sms_requeu
 from emails.sms_models import SmsPurpose  # noqa: E402
 
 __all__ = [
-    "EmailSendResult", "RenderedEmail", "email_deliver", "email_queue", "email_render", "email_requeue_stale",
+    "EmailSendResult", "RenderedEmail", "email_deliver", "email_deliver_batch", "email_queue", "email_render", "email_requeue_stale",
     "email_send_templated", "email_template_pick", "email_template_save", "email_template_validate",
     "language_chain", "render_text", "sample_context", "template_context", "template_problems",
     "outbound_emails_anonymise", "sms_messages_anonymise", "sms_requeue_stale",
