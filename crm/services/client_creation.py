@@ -21,6 +21,7 @@ from typing import Any
 
 from django.apps import apps
 from django.db import models, transaction
+from django.utils.timezone import now as _now  # client_create's `timezone` argument shadows the module
 from django.utils.translation import gettext, gettext_noop
 
 from crm.audit import AuditEntry, audit_record_many
@@ -39,7 +40,7 @@ from crm.services.clients import (
     _clean_client_values,
     _mask,
 )
-from crm.services.common import _now, _require, _user_in_brand
+from crm.services.common import _require, _user_in_brand
 from crm.services.notifications import notify_user
 from plumbing import context
 

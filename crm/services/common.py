@@ -4,11 +4,9 @@ References to staff, desks and clients in events and notifications are crm.lib.p
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
 
 from django.urls import NoReverseMatch, reverse
-from django.utils import timezone
 from django.utils.translation import gettext
 
 from crm.exceptions import NotAllowed
@@ -17,11 +15,6 @@ from crm.models import User
 from crm.permissions import user_can
 
 EXCERPT_LENGTH = 200
-
-
-def _now() -> datetime:
-    # Some services take a `timezone` argument that shadows django.utils.timezone.
-    return timezone.now()
 
 
 def _require(actor: User | None, perm: str) -> None:

@@ -20,7 +20,7 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 FILES = ("staff.csv", "clients.csv", "kyc.csv", "accounts.csv", "notes.csv", "calls.csv", "tasks.csv", "balances.csv",
-         "transactions.csv")
+         "transactions.csv", "withdrawals.csv")
 MAX_ZIP_BYTES = 200 * 1024 * 1024
 TRUE_WORDS = frozenset({"1", "y", "yes", "true", "t", "on", "x"})
 FALSE_WORDS = frozenset({"", "0", "n", "no", "false", "f", "off"})

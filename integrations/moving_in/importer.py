@@ -3,15 +3,17 @@ writes every app's data through that app's services, in the order the rows refer
 
     staff      crm.services.user_create (no password: a set-password link for each)
     clients    crm.services.client_create (registered_at = the old created_at, the old id as a tag
-               "old:<source>:<id>"), then client_stage_change / client_stage_override for the status
+               "old:<source>:<id>"), then client_stage_change / client_stage_override for the status;
+               a marketing consent through marketing.services.consent_record (source "import", dated)
     kyc        kyc.services.kyc_approval_import: an approval made in the old system, dated then
     accounts   trading.accounts.trading_account_register (the account exists on the platform already)
-    notes      crm.services.note_add as the old author, marked "Imported from <source>, <time>"
+    notes      crm.services.note_add as the old author, at the old time, marked "Imported from <source>, <time>"
     calls      leads.calls.call_log as the old agent, at the old time
     tasks      crm.services.task_create (task_complete for the done ones)
     money      wallet.ledger.ledger_post: the cut-over balance per client and currency ("opening"), or
                every old deposit, withdrawal and adjustment ("history"), against the brand's equity
                account "moving-in:<source>"; then a reconciliation of old balances with wallets
+    withdrawals wallet.services.withdrawal_request for each one pending at the cut-over (finance's queue)
     partners   ib.importer.ib_import of ib.json, when the folder has one
 
 Every row that became something is remembered as an ImportedRef (source, kind, old id): a second run
@@ -58,11 +60,12 @@ from integrations.models import ImportedRef
 from integrations.moving_in.folder import Folder, Problem, Row, time_parse
 from kyc.services import kyc_approval_import
 from leads.calls import call_log
+from marketing.services import consent_record
 from plumbing import context
 from trading.selectors import server_list_for_system
 from trading.services import trading_account_register
-from wallet.selectors import wallet_balances_for_client
-from wallet.services import Leg, ledger_post, system_account_for, wallet_account_for
+from wallet.selectors import method_get, wallet_balances_for_client, withdrawal_methods_for
+from wallet.services import Leg, ledger_post, system_account_for, wallet_account_for, withdrawal_request
 
 MONEY_MODES = ("opening", "history")
 # Client fields a later export may change (client_update); owner and status have their own services.
@@ -168,7 +171,7 @@ class CrmImport:
     def run(self) -> ImportReport:
         files = {name: list(self.folder.rows(name)) for name in
                  ("staff.csv", "clients.csv", "kyc.csv", "accounts.csv", "notes.csv", "calls.csv", "tasks.csv",
-                  "balances.csv", "transactions.csv")}
+                  "balances.csv", "transactions.csv", "withdrawals.csv")}
         self.total = sum(len(rows) for rows in files.values())
         try:
             # A dry run is one transaction, rolled back; a run commits row by row (its progress shows,
@@ -186,6 +189,8 @@ class CrmImport:
                 self._calls(files["calls.csv"])
                 self._tasks(files["tasks.csv"])
                 self._money(files["balances.csv"], files["transactions.csv"])
+                for row in files["withdrawals.csv"]:
+                    self._row("withdrawals", row, self._withdrawal_row)
                 self._partners()
                 self._reconcile()
                 if self.dry_run:
@@ -373,8 +378,6 @@ class CrmImport:
         stage = values["status"]
         start = stage if stages.stage_create_refusal(stage) is None else Stage.REGISTERED
         tags = [f"old:{self.source}:{old_id}"[:50]]
-        if values["marketing_consent"]:
-            tags.append("marketing consent (imported)")
         client = client_create(
             actor=None, brand=self.brand, first_name=values["first_name"], last_name=values["last_name"],
             email=values["email"], phone=values["phone"], country=values["country"], language=values["language"],
@@ -382,9 +385,17 @@ class CrmImport:
             registered_at=created_at)
         if stage != start:
             self._stage_move(row, client, stage)
+        if values["marketing_consent"]:
+            self._consent(row, client, given=True, at=created_at)
         self._client_known(old_id, client)
         self._remember("client", old_id, object_code=str(client.code), client_code=client.code, values=values)
         return "created"
+
+    def _consent(self, row: Row, client: Client, *, given: bool, at: datetime | None) -> None:
+        """The old system's marketing consent as a decision on the email channel (source "import"),
+        dated when it was given there (marketing_consent_at; else the client's registration)."""
+        when = row.at("marketing_consent_at") or at or timezone.now()
+        consent_record(client=client, channel="email", given=given, source="import", at=when, actor=None)
 
     def _client_known(self, old_id: str, client: Client) -> None:
         self.clients[old_id] = client
@@ -413,6 +424,8 @@ class CrmImport:
             client = client_update(actor=None, client=client, reason=reason, **fields)
         if "owner" in changed:
             client = client_assign(actor=None, client=client, owner=owner, reason=reason)
+        if "marketing_consent" in changed:
+            self._consent(row, client, given=values["marketing_consent"], at=None)
         if "status" in changed and values["status"] != client.stage:
             try:
                 client = client_stage_change(actor=None, client=client, stage=values["status"], reason=reason)
@@ -497,7 +510,7 @@ class CrmImport:
         stamp = at.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
         by = f" by {author.email}" if author is not None else ""
         body = f"[Imported from {self.source}: written {stamp}{by}]\n{text}"
-        note = note_add(actor=author, client=client, body=body)
+        note = note_add(actor=author, client=client, body=body, at=at)
         self._remember("note", old_id, object_code=str(note.code), client_code=client.code)
         return "created"
 
@@ -646,6 +659,34 @@ class CrmImport:
                        values={"kind": kind, "amount": str(amount), "currency": currency})
         return "created"
 
+    def _withdrawal_row(self, row: Row) -> str:
+        """A withdrawal still pending in the old system at the cut-over: requested again here through
+        wallet.services.withdrawal_request (its checks, its hold on the wallet), so that it waits in
+        finance's queue; the old reference is remembered with it."""
+        old_ref = row.text("old_ref", required=True)
+        client = self._client(row)
+        amount = row.amount("amount", negative=False)
+        currency = self._currency(row)
+        kind = row.mapped("method", required=True).lower()
+        destination = row.text("destination", required=True)
+        requested_at = row.at("requested_at")
+        if not old_ref or client is None or amount is None or not currency or not kind or not destination:
+            return "failed"
+        if self._ref("withdrawal", old_ref) is not None:
+            return "unchanged"
+        option = next((o for o in withdrawal_methods_for(client=client, currency=currency) if o.method == kind), None)
+        method = method_get(option.method_code) if option is not None else None
+        if method is None:
+            row.problem("method", f"The brand has no {kind} withdrawal method for {currency} in the client's "
+                                  "country: add one, or map the name in mapping.json (values.method).")
+            return "failed"
+        withdrawal = withdrawal_request(client=client, amount=Money(amount, currency), method=method,
+                                        destination={kind: destination}, actor=self.actor)
+        self._remember("withdrawal", old_ref, object_code=str(withdrawal.code), client_code=client.code,
+                       values={"amount": str(amount), "currency": currency, "method": kind,
+                               "requested_at": requested_at.isoformat() if requested_at else ""})
+        return "created"
+
     # --- partners, reconciliation -------------------------------------------------------------------
 
     def _partners(self) -> None:
@@ -703,7 +744,7 @@ class _RowFailed(Exception):  # noqa: N818 (rolls back a row whose checks found 
 
 _FILE_ORDER = {name: index for index, name in enumerate(
     ("mapping.json", "staff.csv", "clients.csv", "kyc.csv", "accounts.csv", "notes.csv", "calls.csv", "tasks.csv",
-     "balances.csv", "transactions.csv", "ib.json"))}
+     "balances.csv", "transactions.csv", "withdrawals.csv", "ib.json"))}
 # The services' field names that are another column of the files.
 _COLUMN_OF = {"full_name": "name", "role_code": "role", "registered_at": "created_at", "body": "text",
               "assignee": "assignee", "due_at": "due_at", "owner": "owner", "login": "login"}
