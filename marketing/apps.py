@@ -19,6 +19,7 @@ class MarketingConfig(AppConfig):
 
         retention_register()  # consent decisions in the retention schedule (compliance.retention)
         _campaigns()
+        from marketing import sequence_handlers  # noqa: F401 - sequences' triggers and goals
 
 
 def _campaigns() -> None:
@@ -60,10 +61,12 @@ def _permissions() -> dict[str, list[str]]:
     # officers read them and their results.
     campaigns = ["marketing.view_campaign", "marketing.add_campaign", "marketing.change_campaign",
                  "marketing.send_campaign"]
+    # Sequences (drips): the marketing role writes, pauses and resumes them; compliance reads them.
+    sequences = ["marketing.view_sequence", "marketing.add_sequence", "marketing.change_sequence"]
     return {
-        RoleCode.ADMIN: [*work, *risk, *campaigns],
-        RoleCode.COMPLIANCE: [*work, *risk, "marketing.view_campaign"],
-        RoleCode.MARKETING: [*work, *campaigns, "crm.view_notification"],
+        RoleCode.ADMIN: [*work, *risk, *campaigns, *sequences],
+        RoleCode.COMPLIANCE: [*work, *risk, "marketing.view_campaign", "marketing.view_sequence"],
+        RoleCode.MARKETING: [*work, *campaigns, *sequences, "crm.view_notification"],
     }
 
 
@@ -88,5 +91,13 @@ def _navigation() -> list[Any]:
             "mail",
             permission="marketing.view_campaign",
             order=301,
+        ),
+        NavItem(
+            "marketing_sequences",
+            _("Marketing sequences"),
+            "marketing_sequences",
+            "clock",
+            permission="marketing.view_sequence",
+            order=302,
         ),
     ]

@@ -15,3 +15,9 @@ class CampaignUnknown(NotFound):
     """No such campaign, or one the caller may not see: the two look the same."""
 
     default_code = "campaign_unknown"
+
+
+class SequenceUnknown(NotFound):
+    """No such sequence, or one the caller may not see: the two look the same."""
+
+    default_code = "sequence_unknown"

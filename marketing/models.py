@@ -235,3 +235,11 @@ from marketing.campaign_models import (  # noqa: E402, F401 - imported here so t
     CampaignRecipient,
     CampaignVariant,
 )
+
+# -- email sequences (marketing.sequences), kept in a module of their own -------------------------------
+from marketing.sequence_models import (  # noqa: E402, F401 - imported here so that Django finds them
+    Sequence,
+    SequenceDelivery,
+    SequenceEnrollment,
+    SequenceStep,
+)

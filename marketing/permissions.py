@@ -12,6 +12,10 @@ administrators), written with "marketing.change_campaign" and sent or cancelled 
 "marketing.send_campaign" (marketing and administrators), for the brands the user works with; a
 campaign of another brand is "not found" (CampaignUnknown). Opens, clicks and unsubscribes come from
 the recipients' signed links, with no login.
+
+Sequences (marketing.sequences) are read with "marketing.view_sequence" (marketing, compliance,
+administrators), written, paused and resumed with "marketing.change_sequence" (marketing and
+administrators), for the brands the user works with; another brand's is "not found" (SequenceUnknown).
 """
 
 from __future__ import annotations
@@ -23,8 +27,9 @@ from django.db.models import QuerySet
 from crm.models import Brand
 from crm.permissions import user_can, visible_brands
 from marketing.campaign_models import Campaign
-from marketing.exceptions import CampaignUnknown, SegmentUnknown
+from marketing.exceptions import CampaignUnknown, SegmentUnknown, SequenceUnknown
 from marketing.models import Segment
+from marketing.sequence_models import Sequence
 
 VIEW_SEGMENT = "marketing.view_segment"
 CHANGE_SEGMENT = "marketing.change_segment"
@@ -32,6 +37,8 @@ VIEW_CONSENT = "marketing.view_consentdecision"
 VIEW_CAMPAIGN = "marketing.view_campaign"
 CHANGE_CAMPAIGN = "marketing.change_campaign"
 SEND_CAMPAIGN = "marketing.send_campaign"
+VIEW_SEQUENCE = "marketing.view_sequence"
+CHANGE_SEQUENCE = "marketing.change_sequence"
 
 
 def _active(user: Any) -> bool:
@@ -96,3 +103,23 @@ def campaign_get_for_user(user: Any, code: Any) -> Campaign:
     if campaign is None:
         raise CampaignUnknown
     return campaign
+
+
+def may_view_sequences(user: Any) -> bool:
+    return _active(user) and user_can(user, VIEW_SEQUENCE)
+
+
+def may_change_sequences(user: Any) -> bool:
+    return _active(user) and user_can(user, CHANGE_SEQUENCE)
+
+
+def sequence_queryset_for_user(user: Any) -> QuerySet[Sequence]:
+    brands = visible_brands(user) if may_view_sequences(user) else Brand.objects.none()
+    return Sequence.objects.filter(brand__in=brands).select_related("brand")
+
+
+def sequence_get_for_user(user: Any, code: Any) -> Sequence:
+    sequence = sequence_queryset_for_user(user).filter(code=code).first()
+    if sequence is None:
+        raise SequenceUnknown
+    return sequence

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.urls import URLPattern, URLResolver, include, path
 
-from marketing import campaign_views, views
+from marketing import campaign_views, sequence_views, views
 
 urlpatterns: list[URLPattern | URLResolver] = [
     path("", include("marketing.consent_urls")),  # the public unsubscribe link, the mail provider's webhook
@@ -39,6 +39,19 @@ urlpatterns: list[URLPattern | URLResolver] = [
         "marketing/campaigns/<uuid:code>/cancel/",
         campaign_views.campaign_cancel,
         name="marketing_campaign_cancel",
+    ),
+    path("marketing/sequences/", sequence_views.sequence_list, name="marketing_sequences"),
+    path("marketing/sequences/new/", sequence_views.sequence_edit, name="marketing_sequence_new"),
+    path("marketing/sequences/step/", sequence_views.sequence_step_row, name="marketing_sequence_step"),
+    path("marketing/sequences/<uuid:code>/", sequence_views.sequence_detail, name="marketing_sequence"),
+    path("marketing/sequences/<uuid:code>/edit/", sequence_views.sequence_edit, name="marketing_sequence_edit"),
+    path(
+        "marketing/sequences/<uuid:code>/pause/", sequence_views.sequence_pause, name="marketing_sequence_pause"
+    ),
+    path(
+        "marketing/sequences/<uuid:code>/resume/",
+        sequence_views.sequence_resume,
+        name="marketing_sequence_resume",
     ),
     # The recipients' signed links: the open pixel and the click redirect (no login).
     path("m/o/<str:token>/", campaign_views.campaign_open, name="marketing_campaign_open"),

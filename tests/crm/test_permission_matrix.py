@@ -51,6 +51,8 @@ SEGMENT_MODEL = {
     "data-requests": "other", "my-data": "other",
     # a marketing campaign (marketing/campaigns/<code>/...)
     "campaigns": "other",
+    # a marketing sequence (marketing/sequences/<code>/...)
+    "sequences": "other",
 }
 # Pages the matrix does not post to, each with why.
 SKIPPED = {

@@ -10,6 +10,7 @@ from django.core.management.base import BaseCommand
 from crm.models import RoleCode, User
 from marketing.demo import MARKETER_EMAIL, MARKETER_PASSWORD, marketing_seed_demo
 from marketing.demo_campaigns import campaigns_seed_demo
+from marketing.demo_sequences import sequences_seed_demo
 from plumbing import context
 
 
@@ -25,11 +26,14 @@ class Command(BaseCommand):
             result = marketing_seed_demo(admin=admin)
             marketer = User.objects.filter(email=MARKETER_EMAIL, is_active=True).first()
             sent = campaigns_seed_demo(marketer=marketer) if marketer is not None else []
+            drips = sequences_seed_demo(marketer=marketer) if marketer is not None else []
         if result.created:
             self.stdout.write(f"marketing demo: {len(result.segments)} segments")
         else:
             self.stdout.write("marketing demo: already loaded (or no demo brands)")
         if sent:
             self.stdout.write(f"marketing demo: {len(sent)} campaigns sent")
+        if drips:
+            self.stdout.write(f"marketing demo: {len(drips)} sequences running")
         if User.objects.filter(email=MARKETER_EMAIL, is_active=True).exists():
             self.stdout.write(f"LOGIN marketing {MARKETER_EMAIL} {MARKETER_PASSWORD}")
