@@ -28,7 +28,7 @@ from django.db import connection
 from django.db.models import Count, Q
 
 from crm.lib.money import Money
-from marketing.campaign_models import Campaign, RecipientStatus, WinnerMetric
+from marketing.campaign_models import Campaign, CampaignChannel, RecipientStatus, WinnerMetric
 
 WINNER_MIN_SENT = 100
 HOLDOUT = ""  # the group key of the hold-out group
@@ -145,9 +145,16 @@ class CampaignResults:
 
 
 def _unsubscribes(campaign: Campaign) -> dict[int, int]:
-    """variant id -> members who unsubscribed from this campaign's email (marketing.consent)."""
+    """variant id -> members who unsubscribed from this campaign's email (marketing.consent), or
+    texted STOP in answer to its SMS."""
     from marketing.models import ConsentDecision
 
+    if campaign.channel == CampaignChannel.SMS:
+        # A STOP answering the campaign's text (marketing.campaign_handlers).
+        rows = campaign.recipients.filter(opted_out_at__isnull=False, variant__isnull=False).values(
+            "variant_id"
+        )
+        return {row["variant_id"]: row["n"] for row in rows.annotate(n=Count("id"))}
     # The one-click unsubscribe and the preference page reached from the email record the campaign
     # its link came from (marketing.consent_views).
     unsubscribed = ConsentDecision.objects.filter(

@@ -89,6 +89,7 @@ def campaign_new(request: AuthedRequest) -> HttpResponse:
                 attribution_days=data["attribution_days"],
                 winner_metric=data["winner_metric"],
                 cost=cost,
+                channel=data["channel"],
             )
         except InvalidValue as error:
             form.add_error(error.field if error.field in form.fields else None, error.message)
@@ -110,6 +111,10 @@ def campaign_segment_count(request: AuthedRequest) -> HttpResponse:
     if segment is None:
         return render(request, "marketing/_count.html", {"count": None, "error": _("Choose a segment.")})
     return render(request, "marketing/_count.html", {"count": selectors.segment_count(segment=segment)})
+
+
+def _channel(form: CampaignForm) -> str:
+    return str(getattr(form, "cleaned_data", {}).get("channel") or form.data.get("channel") or "email")
 
 
 def _draft_variant(request: AuthedRequest) -> tuple[CampaignForm, Any, Any, campaigns.VariantText]:
@@ -140,7 +145,7 @@ def campaign_preview(request: AuthedRequest) -> HttpResponse:
     else:
         try:
             context["preview"] = campaigns.campaign_preview(
-                actor=request.user, brand=brand, segment=segment, variant=variant
+                actor=request.user, brand=brand, segment=segment, variant=variant, channel=_channel(_form_)
             )
         except (ValidationFailed, NotAllowed) as error:
             context["error"] = " ".join(m for msgs in error.fields.values() for m in msgs) or str(
@@ -159,6 +164,8 @@ def campaign_test_send(request: AuthedRequest) -> HttpResponse:
     context: dict[str, Any] = {"variant": variant.label}
     if brand is None:
         context["error"] = _("Choose a brand.")
+    elif _channel(_form_) == "sms":
+        context["error"] = _("A test goes by email only: preview the SMS here instead.")
     else:
         try:
             campaigns.campaign_test_send(actor=request.user, brand=brand, segment=segment, variant=variant)

@@ -23,6 +23,13 @@ django-rq job (crm.jobs: progress on the job's page, cancel there or on the camp
 
 Opens and clicks arrive on signed URLs (campaign_open_record, campaign_click_record); delivery from
 the emails app's "email.sent" / "email.failed" events (marketing.campaign_handlers).
+
+An SMS campaign (channel "sms") is the same but for the message: a variant is a body only (no
+subject), consent is asked for the SMS channel, each member with consent gets the body rendered for
+them (links through the click redirect) through the emails app's sms_send (purpose marketing, the
+campaign's code as its reference); sent, delivered and failed come from "sms.sent" /
+"sms.delivered" / "sms.failed", and a STOP answering the campaign ("sms.opted_out" with its
+reference) is counted as the member's opt-out.
 """
 
 from __future__ import annotations
@@ -33,6 +40,7 @@ import hashlib
 import html
 import re
 import time
+import uuid
 import zoneinfo
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -56,11 +64,15 @@ from crm.models import Brand, Client, User
 from crm.permissions import user_can, visible_brands
 from crm.selectors import mask_email
 from emails.services import (
+    SmsNotConfigured,
+    SmsPurpose,
     email_queue,
     email_render,
     email_template_pick,
     email_template_save,
     render_text,
+    sms_length,
+    sms_send,
     template_context,
     template_problems,
 )
@@ -68,6 +80,7 @@ from marketing.campaign_models import (
     CAMPAIGN_STATES,
     RECIPIENT_STATES,
     Campaign,
+    CampaignChannel,
     CampaignRecipient,
     CampaignStatus,
     CampaignVariant,
@@ -152,19 +165,32 @@ class VariantText:
     share_percent: int
 
 
-def _variants_clean(variants: Sequence[VariantText], errors: FieldErrors, brand: Brand) -> list[VariantText]:
+SMS_BODY_MAX = 1600  # the emails app's limit for one SMS (Twilio's)
+
+
+def _variants_clean(
+    variants: Sequence[VariantText], errors: FieldErrors, brand: Brand, channel: str = CampaignChannel.EMAIL
+) -> list[VariantText]:
     from emails.services import sample_context
 
     context = {**sample_context(brand=brand), "unsubscribe_url": ""}
     clean: list[VariantText] = []
+    sms = channel == CampaignChannel.SMS
     for variant in variants:
         label = variant.label.lower()
-        subject = " ".join((variant.subject or "").split())
+        subject = "" if sms else " ".join((variant.subject or "").split())
         body = (variant.body or "").strip()
-        if not subject or len(subject) > 255:
+        if not sms and (not subject or len(subject) > 255):
             errors.add(f"subject_{label}", gettext("Give a subject of up to 255 characters."))
         if not body:
-            errors.add(f"body_{label}", gettext("Write the email's text."))
+            errors.add(
+                f"body_{label}",
+                gettext("Write the message's text.") if sms else gettext("Write the email's text."),
+            )
+        elif sms and len(body) > SMS_BODY_MAX:
+            errors.add(
+                f"body_{label}", gettext("Keep a message under %(n)s characters.") % {"n": SMS_BODY_MAX}
+            )
         for name, text in ((f"subject_{label}", subject), (f"body_{label}", body)):
             if text:
                 for problem in template_problems(text, context=context):
@@ -172,12 +198,13 @@ def _variants_clean(variants: Sequence[VariantText], errors: FieldErrors, brand:
         if not 1 <= variant.share_percent <= 100:
             errors.add(f"share_{label}", gettext("A share is between 1 and 100 per cent."))
         clean.append(dataclasses.replace(variant, subject=subject, body=body))
+    first = "body_a" if sms else "subject_a"
     if not clean:
-        errors.add("subject_a", gettext("A campaign needs at least one variant."))
+        errors.add(first, gettext("A campaign needs at least one variant."))
     elif sum(v.share_percent for v in clean) != 100:
         errors.add(f"share_{clean[-1].label.lower()}", gettext("The variants' shares must add up to 100."))
     if len({v.label for v in clean}) != len(clean) or any(v.label not in LABELS for v in clean):
-        errors.add("subject_a", gettext("Variants are labelled A and B, once each."))
+        errors.add(first, gettext("Variants are labelled A and B, once each."))
     return clean
 
 
@@ -193,12 +220,16 @@ def campaign_save(
     attribution_days: int = 14,
     winner_metric: str = WinnerMetric.CLICK,
     cost: Money | None = None,
+    channel: str = CampaignChannel.EMAIL,
 ) -> Campaign:
-    """A new draft campaign of `brand` to `segment`. Every problem is named by its field (the form's
-    names: name, segment, holdout_percent, subject_a, body_b, share_b ...); nothing is written
-    unless all is valid."""
+    """A new draft campaign of `brand` to `segment`, by email or SMS (`channel`: an SMS variant has a
+    body only). Every problem is named by its field (the form's names: name, segment,
+    holdout_percent, subject_a, body_b, share_b ...); nothing is written unless all is valid."""
     _require(actor, brand, CHANGE_CAMPAIGN)
     errors = FieldErrors()
+    if channel not in CampaignChannel.values:
+        errors.add("channel", gettext("Choose email or SMS."))
+        channel = CampaignChannel.EMAIL
     name = " ".join((name or "").split())
     if not name or len(name) > 120:
         errors.add("name", gettext("Give a name of up to 120 characters."))
@@ -212,13 +243,16 @@ def campaign_save(
         errors.add("attribution_days", gettext("Count results for 1 to 90 days."))
     if winner_metric not in WinnerMetric.values:
         errors.add("winner_metric", gettext("Choose opens, clicks or first deposits."))
+    elif channel == CampaignChannel.SMS and winner_metric == WinnerMetric.OPEN:
+        errors.add("winner_metric", gettext("An SMS has no opens: choose clicks or first deposits."))
     if cost is not None and cost.amount < 0:
         errors.add("cost_amount", gettext("A cost is not negative."))
-    clean = _variants_clean(variants, errors, brand)
+    clean = _variants_clean(variants, errors, brand, channel)
     errors.raise_if_any()
     campaign = Campaign.objects.create(
         brand=brand,
         name=name,
+        channel=channel,
         segment=segment,
         holdout_percent=holdout_percent,
         attribution_days=attribution_days,
@@ -238,6 +272,7 @@ def campaign_save(
         obj=campaign,
         after={
             "name": name,
+            "channel": channel,
             "segment": str(segment.code),
             "holdout_percent": holdout_percent,
             "variants": {v.label: v.share_percent for v in clean},
@@ -374,9 +409,9 @@ def _context_for(brand: Brand, segment: Segment | None) -> tuple[dict[str, Any],
     return context, client.first_name
 
 
-def _variant_checked(brand: Brand, variant: VariantText) -> VariantText:
+def _variant_checked(brand: Brand, variant: VariantText, channel: str = CampaignChannel.EMAIL) -> VariantText:
     errors = FieldErrors()
-    clean = _variants_clean([dataclasses.replace(variant, share_percent=100)], errors, brand)[0]
+    clean = _variants_clean([dataclasses.replace(variant, share_percent=100)], errors, brand, channel)[0]
     errors.raise_if_any()
     return clean
 
@@ -387,14 +422,38 @@ class Preview:
     text: str
     html: str
     sample: str  # whose context it was rendered with ("" for made-up values)
+    # An SMS's length as the carrier counts it (GSM-7 or UCS-2) and the parts it is sent in.
+    encoding: str = ""
+    length: int = 0
+    segments: int = 0
 
 
-def campaign_preview(*, actor: User, brand: Brand, segment: Segment | None, variant: VariantText) -> Preview:
+def campaign_preview(
+    *,
+    actor: User,
+    brand: Brand,
+    segment: Segment | None,
+    variant: VariantText,
+    channel: str = CampaignChannel.EMAIL,
+) -> Preview:
     """`variant` rendered for a sample member of `segment` (see _context_for). ValidationFailed names
-    the variant's field when it does not render."""
+    the variant's field when it does not render. An SMS's preview is its text with its length and
+    segment count (the links counted as typed: the click redirect lengthens them when sent)."""
     _require(actor, brand, CHANGE_CAMPAIGN)
-    clean = _variant_checked(brand, variant)
+    clean = _variant_checked(brand, variant, channel)
     context, sample = _context_for(brand, segment)
+    if channel == CampaignChannel.SMS:
+        text = sms_text(body=clean.body, context=context)
+        size = sms_length(text)
+        return Preview(
+            subject="",
+            text=text,
+            html="",
+            sample=sample,
+            encoding=size.encoding,
+            length=size.units,
+            segments=size.segments,
+        )
     rendered = _render(brand=brand, subject=clean.subject, body=clean.body, context=context)
     return Preview(subject=rendered.subject, text=rendered.text, html=rendered.html, sample=sample)
 
@@ -484,6 +543,34 @@ def campaign_click_record(*, token: str) -> str | None:
     sent.filter(clicked_at__isnull=True).update(clicked_at=now)
     sent.filter(opened_at__isnull=True).update(opened_at=now)
     return target
+
+
+def recipient_sms_outcome(*, sms_code: Any, status: str, at: dt.datetime) -> int:
+    """The emails app's outcome of a campaign SMS ("sms.sent" / "sms.delivered" / "sms.failed"):
+    delivered or failed is recorded once; "sent" (handed to the carrier) changes nothing here."""
+    rows = CampaignRecipient.objects.filter(sms_code=sms_code)
+    if status == "delivered":
+        return rows.filter(delivered_at__isnull=True, delivery_failed_at__isnull=True).update(delivered_at=at)
+    if status in ("failed", "undelivered"):
+        return rows.filter(delivery_failed_at__isnull=True, delivered_at__isnull=True).update(
+            delivery_failed_at=at
+        )
+    return 0
+
+
+def recipient_sms_opt_out(*, client_id: int, reference: str, at: dt.datetime) -> int:
+    """A STOP that answered campaign `reference` (its code): the client's row in it is marked."""
+    try:
+        code = uuid.UUID(str(reference))
+    except ValueError:
+        return 0
+    return CampaignRecipient.objects.filter(
+        campaign__code=code,
+        campaign__channel=CampaignChannel.SMS,
+        client_id=client_id,
+        status=RecipientStatus.SENT,
+        opted_out_at__isnull=True,
+    ).update(opted_out_at=at)
 
 
 def recipient_delivery(*, email_code: Any, delivered: bool, at: dt.datetime) -> int:
@@ -699,8 +786,9 @@ def _batch(
     if not rows:
         return None
     clients = Client.objects.select_related("brand", "owner").in_bulk([r.client_id for r in rows])
+    sms = campaign.channel == CampaignChannel.SMS
     allowed = allowed_recipients(
-        brand=campaign.brand, client_ids=[r.client_id for r in rows], channel="email"
+        brand=campaign.brand, client_ids=[r.client_id for r in rows], channel="sms" if sms else "email"
     )
     refused = [r.pk for r in rows if r.client_id not in allowed]
     if refused:
@@ -708,7 +796,9 @@ def _batch(
             pk__in=refused, status__in=RECIPIENT_STATES.sources(RecipientStatus.SKIPPED_NO_CONSENT)
         ).update(
             status=RecipientStatus.SKIPPED_NO_CONSENT,
-            reason=gettext("No consent to marketing by email when it was sent."),
+            reason=gettext("No consent to marketing by SMS when it was sent.")
+            if sms
+            else gettext("No consent to marketing by email when it was sent."),
         )
         counts.skipped += len(refused)
     now = timezone.now()
@@ -726,7 +816,12 @@ def _batch(
         ):
             counts.waiting += 1
             continue
-        if client is None or not client.email or row.variant is None:
+        if sms:
+            if client is None or not client.phone or row.variant is None:
+                row.status, row.reason = RecipientStatus.FAILED, gettext("The client has no phone number.")
+                failed.append(row)
+                continue
+        elif client is None or not client.email or row.variant is None:
             row.status, row.reason = RecipientStatus.FAILED, gettext("The client has no email address.")
             failed.append(row)
             continue
@@ -734,6 +829,16 @@ def _batch(
             last = row.pk - 1
             break
         rate_hit(key, rate)
+        if sms:
+            try:
+                message = _sms_one(campaign, row, client)
+            except (ValidationFailed, SmsNotConfigured) as error:
+                row.status, row.reason = RecipientStatus.FAILED, str(error.message)[:200]
+                failed.append(row)
+                continue
+            row.status, row.sent_at, row.sms_code = RecipientStatus.SENT, timezone.now(), message.code
+            sent.append(row)
+            continue
         try:
             email = marketing_email_queue(
                 brand=campaign.brand,
@@ -753,12 +858,29 @@ def _batch(
             continue
         row.status, row.sent_at, row.email_code = RecipientStatus.SENT, timezone.now(), email.code
         sent.append(row)
-    CampaignRecipient.objects.bulk_update(sent, ["status", "sent_at", "email_code"])
+    CampaignRecipient.objects.bulk_update(sent, ["status", "sent_at", "email_code", "sms_code"])
     CampaignRecipient.objects.bulk_update(failed, ["status", "reason"])
     counts.sent += len(sent)
     counts.failed += len(failed)
     counts.report(handle, counts.sent + counts.skipped + counts.failed + counts.waiting, check=False)
     return last
+
+
+def sms_text(*, body: str, context: dict[str, Any], recipient_code: Any = None) -> str:
+    """A variant's SMS body rendered for one context; with `recipient_code`, its links go through the
+    click redirect (signed for that recipient)."""
+    text = render_text(body, context).strip()
+    if recipient_code is None:
+        return text
+    return _URL_IN_TEXT.sub(lambda m: click_url(recipient_code=recipient_code, url=m.group(0)), text)
+
+
+def _sms_one(campaign: Campaign, row: CampaignRecipient, client: Client) -> Any:
+    assert row.variant is not None
+    text = sms_text(body=row.variant.body, context=template_context(client=client), recipient_code=row.code)
+    return sms_send(
+        body=text, client=client, purpose=SmsPurpose.MARKETING, reference=str(campaign.code), actor=None
+    )
 
 
 def campaign_send_run(handle: JobHandle, *, campaign_id: int) -> None:
