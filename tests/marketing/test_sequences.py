@@ -221,3 +221,24 @@ def test_the_demo_has_a_running_sequence_with_clients_at_different_steps(clock):
     counts = [(c.waiting, c.sent) for c in sequence_step_counts(sequence=sequence)]
     assert counts == [(2, 6), (2, 4), (2, 2)]  # waiting for each step, and each sent to those past it
     assert sequences_seed_demo(marketer=marketer) == []  # loaded once
+
+
+def test_the_edit_page_adds_and_removes_steps_and_names_a_bad_delay(world, client):
+    brand, marketer, _sequence = world
+    client.force_login(marketer)
+    assert client.get(reverse("marketing_sequence_new")).status_code == 200
+    row = client.post(reverse("marketing_sequence_step"), {"subject_0": "a", "subject_1": "b"}, HTTP_HX_REQUEST="true")
+    assert 'name="subject_2"' in row.content.decode()
+    assert client.post(reverse("marketing_sequence_step"), {"remove": "1"}).content == b""
+    form = {"brand": brand.pk, "name": "Deposit nudge", "trigger": "kyc_verified", "goal": "first_deposit",
+            "delay_0": "2", "unit_0": "days", "subject_0": "Fund your account", "body_0": "Hi",
+            "delay_2": "1", "unit_2": "hours", "subject_2": "Too early", "body_2": "Hi"}  # row 1 was removed
+    refused = client.post(reverse("marketing_sequence_new"), form)
+    assert refused.status_code == 422 and "no earlier than the step before" in refused.content.decode()
+    form.update(delay_2="5", unit_2="days")
+    saved = client.post(reverse("marketing_sequence_new"), form)
+    assert saved.status_code == 302
+    from marketing.sequence_models import Sequence
+
+    made = Sequence.objects.get(name="Deposit nudge")
+    assert list(made.steps.values_list("order", "delay_hours")) == [(1, 48), (2, 120)]
