@@ -217,9 +217,9 @@ def test_a_member_who_deposits_after_the_send_shows_in_results_against_the_holdo
     # The page shows the same.
     http = as_user(world[1])
     page = http.get(reverse("marketing_campaign", args=[campaign.code])).content.decode()
-    assert 'data-group="A"' in page and 'data-group="holdout"' in page and "250.00 USD" in page
+    assert 'data-group="A"' in page and 'data-group="holdout"' in page and "250.00\xa0USD" in page
     swap = http.get(reverse("marketing_campaign", args=[campaign.code]), HTTP_HX_REQUEST="true").content.decode()
-    assert swap.lstrip().startswith('<div id="campaign-results"') and "250.00 USD" in swap
+    assert swap.lstrip().startswith('<div id="campaign-results"') and "250.00\xa0USD" in swap
 
 
 def test_opens_clicks_and_delivery_are_counted(world, client):
