@@ -165,5 +165,7 @@ def test_a_marketer_writes_an_sms_campaign_on_the_page_and_sees_its_length_in_pa
     campaign = segment.campaigns.get(name="Text week")
     assert campaign.channel == "sms" and sorted(campaign.variants.values_list("label", "subject")) == [
         ("A", ""), ("B", "")]
+    shown = client.get(reverse("marketing_campaign", args=[campaign.code])).content.decode()
+    assert "Texted STOP" in shown and "Not delivered" in shown and "Unsubscribed" not in shown
     refused = client.post(reverse("marketing_campaign_new"), {**form, "name": "Email", "channel": "email"})
     assert refused.status_code == 422 and "subject_a" in refused.context["form"].errors
