@@ -72,6 +72,12 @@ from marketing.campaign_models import (
     CampaignTransitionRefused,
     RecipientTransitionRefused,
 )
+from marketing.sequence_models import (
+    EnrollmentTransitionRefused,
+    Sequence,
+    SequenceEnrollment,
+    SequenceTransitionRefused,
+)
 from monitoring.exceptions import AlertTransitionRefused
 from monitoring.models import MonitoringAlert
 from support.exceptions import ComplaintTransitionRefused, TicketTransitionRefused
@@ -139,6 +145,8 @@ MODELS: dict[str, tuple[Callable[[str], Any], type[TransitionRefused]]] = {
     "automation run": (lambda s: AutomationRun(status=s), RunTransitionRefused),
     "marketing campaign": (lambda s: Campaign(status=s), CampaignTransitionRefused),
     "marketing campaign recipient": (lambda s: CampaignRecipient(status=s), RecipientTransitionRefused),
+    "marketing sequence": (lambda s: Sequence(status=s), SequenceTransitionRefused),
+    "marketing sequence enrollment": (lambda s: SequenceEnrollment(status=s), EnrollmentTransitionRefused),
     "kyc submission": (lambda s: Submission(status=s), SubmissionTransitionRefused),
     "lead import": (lambda s: LeadImport(status=s), LeadImportTransitionRefused),
     "ledger hold": (lambda s: LedgerHold(state=s), HoldNotOpen),
