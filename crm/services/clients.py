@@ -8,6 +8,7 @@ from datetime import date, datetime
 from typing import Any
 
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext, gettext_noop
 
@@ -25,7 +26,7 @@ from crm.lib.validation import (
     text_clean,
     timezone_normalise,
 )
-from crm.models import Client, Desk, Event, Note, User
+from crm.models import Client, Desk, Event, Note, Notification, Task, User
 from crm.models.locks import client_lock_queryset
 from crm.permissions import assignment_refusal
 from crm.selectors import mask_email, mask_phone
@@ -211,7 +212,8 @@ def client_update(*, actor: User | None, client: Client, reason: str = "", **cha
 @transaction.atomic
 def client_erase(*, actor: User | None, client: Client, name: str, placeholder: str) -> int:
     """Erasure (compliance.erasure authorises): named `name`, no contacts or birth date (history rows too), notes'
-    text `placeholder`, the old name and contacts scrubbed from the timeline; audited without personal data."""
+    text `placeholder`, the old name and contacts scrubbed from the timeline, tasks and notifications; audited
+    without personal data."""
     _lock_client(client)
     pattern = scrub_pattern([client.full_name, client.first_name, client.last_name, client.email, client.phone])
     blank = {"first_name": name, "last_name": "", "email": "", "phone": "", "date_of_birth": None}
@@ -223,6 +225,15 @@ def client_erase(*, actor: User | None, client: Client, name: str, placeholder: 
     for event in events:
         event.data = scrub(event.data, pattern, name, cleared={"excerpt": placeholder})
     Event.objects.bulk_update(events, ["data"], batch_size=500)
+    # Tasks about the client (and their history), staff notifications linking to the client or of those tasks.
+    titles = Q(kind__startswith="task_", body__in=list(client.tasks.values_list("title", flat=True)))
+    for rows, fields in ((client.tasks.all(), ["title", "description"]), (Task.history.filter(client_id=client.pk), [
+            "title", "description"]), (Notification.objects.filter(Q(url__contains=client.code) | titles), ["title", "body"])):
+        changed = list(rows)
+        for row in changed:
+            for field in fields:
+                setattr(row, field, scrub(getattr(row, field), pattern, name))
+        rows.model._default_manager.bulk_update(changed, fields, batch_size=500)
     audit_record(action="client.erase", obj=client, after={"notes": notes}, actor=actor)
     client.refresh_from_db()
     return notes
