@@ -7,12 +7,12 @@ from __future__ import annotations
 from typing import Any
 
 from django import forms
-from django.http import HttpResponse
+from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_POST
 
-from crm.exceptions import DomainError, NotFound
+from crm.exceptions import DomainError
 from crm.jobs import jobs_for
 from crm.lib.forms import form_field
 from crm.models import Brand, JobStatus
@@ -67,7 +67,7 @@ def moving_in_run(request: AuthedRequest, code: Any) -> HttpResponse:
     """Run for real the export of one of the administrator's finished dry runs."""
     dry_run = jobs_for(user=request.user).filter(kind=JOB_KIND, code=code, status=JobStatus.DONE).first()
     if dry_run is None or dry_run.brand is None or not dry_run.kwargs.get("dry_run"):
-        raise NotFound()
+        raise Http404
     job = crm_import_start(actor=request.user, brand=dry_run.brand, money=dry_run.kwargs["money"], dry_run=False,
                            again=dry_run)
     return redirect("job_detail", job.code)
