@@ -140,9 +140,15 @@ def parse_po(text: str) -> list[Entry]:
 
 def portal_messages() -> list[Entry]:
     """The room's messages, as makemessages extracts them from SURFACES (needs GNU gettext's xgettext)."""
+    return surface_messages(SURFACES)
+
+
+def surface_messages(surfaces: tuple[str, ...]) -> list[Entry]:
+    """The messages makemessages extracts from the files of `surfaces` (glob patterns under the
+    repository), run on a copy of those files only (needs GNU gettext's xgettext)."""
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
-        for pattern in SURFACES:
+        for pattern in surfaces:
             for path in sorted(REPO_ROOT.glob(pattern)):
                 copy = root / path.relative_to(REPO_ROOT)
                 copy.parent.mkdir(parents=True, exist_ok=True)
@@ -167,10 +173,10 @@ def choice_messages() -> list[Entry]:
     return list(found.values())
 
 
-def catalogue_entries(language: str) -> dict[tuple[str | None, str], list[Entry]]:
-    """Every entry of the language's catalogues (CATALOGUES), by (msgctxt, msgid)."""
+def catalogue_entries(language: str, catalogues: tuple[str, ...] = CATALOGUES) -> dict[tuple[str | None, str], list[Entry]]:
+    """Every entry of the language's catalogues (CATALOGUES, or `catalogues`), by (msgctxt, msgid)."""
     found: dict[tuple[str | None, str], list[Entry]] = {}
-    for folder in CATALOGUES:
+    for folder in catalogues:
         po = REPO_ROOT / folder / to_locale(language) / "LC_MESSAGES" / "django.po"
         if po.exists():
             for entry in parse_po(po.read_text(encoding="utf-8")):
@@ -178,8 +184,8 @@ def catalogue_entries(language: str) -> dict[tuple[str | None, str], list[Entry]
     return found
 
 
-def untranslated(language: str, messages: list[Entry]) -> list[str]:
-    """The room's messages that no catalogue of the language translates (or only a fuzzy entry does)."""
-    found = catalogue_entries(language)
+def untranslated(language: str, messages: list[Entry], catalogues: tuple[str, ...] = CATALOGUES) -> list[str]:
+    """The messages that no catalogue of the language translates (or only a fuzzy entry does)."""
+    found = catalogue_entries(language, catalogues)
     return [message.msgid for message in messages
             if not any(entry.translated for entry in found.get(message.key, []))]
