@@ -18,7 +18,9 @@ A sequence (sequence_save) belongs to a brand: what starts it for a client (`tri
    campaigns (marketing.campaigns.marketing_email_queue: rendered in the emails app's sandbox,
    unsubscribe headers) and move to the next step, or complete after the last. Each step is
    recorded once per enrolment (SequenceDelivery, a named constraint), in the transaction that
-   queues its email.
+   queues its email. Steps keep the campaigns' rules: one falling due outside the sending hours of
+   the client's own time zone waits for the next opening, and a step spends the brand's sending
+   budget (a spent budget leaves the rest due for the next minute).
 
 Automation's delayed actions (automation.runner) are per rule run and cancelled by events; a
 sequence's steps are its own rows (next_due_at), so that the page counts who is at which step.
@@ -28,6 +30,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+import zoneinfo
 from collections.abc import Iterable, Mapping
 from collections.abc import Sequence as Seq
 from dataclasses import dataclass
@@ -41,10 +44,11 @@ from django.utils.translation import gettext
 from crm.audit import audit_record
 from crm.exceptions import FieldErrors, NotAllowed, NotFound, ValidationFailed
 from crm.lib.bulk import rows_gathered
+from crm.lib.ratelimit import rate_hit, rate_key, rate_spent
 from crm.models import Brand, Client, User
 from crm.permissions import user_can, visible_brands
 from emails.services import template_problems
-from marketing.campaigns import marketing_email_queue
+from marketing.campaigns import _rate, _window, in_sending_window, marketing_email_queue
 from marketing.consent import allowed_recipients
 from marketing.engine import definition_member_ids
 from marketing.permissions import CHANGE_SEQUENCE
@@ -360,8 +364,25 @@ def sequences_enroll_inactive(*, now: dt.datetime | None = None) -> int:
 # --- sending --------------------------------------------------------------------------------------------
 
 
+def window_next_open(*, client_timezone: str, now: dt.datetime, window: tuple[int, int]) -> dt.datetime:
+    """When the sending `window` (hours of the client's own day) next opens after `now`, outside it
+    (an unknown or empty time zone: UTC, as in_sending_window)."""
+    try:
+        zone = zoneinfo.ZoneInfo(client_timezone) if client_timezone else dt.UTC
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        zone = dt.UTC
+    local = now.astimezone(zone)
+    opening = local.replace(hour=window[0], minute=0, second=0, microsecond=0)
+    if opening <= local:
+        opening += dt.timedelta(days=1)
+    return opening.astimezone(dt.UTC)
+
+
 def _send_batch(now: dt.datetime) -> int:
-    """One batch of due enrolments (locked, SKIP LOCKED); how many were handled."""
+    """One batch of due enrolments (locked, SKIP LOCKED); how many were handled. A step due outside
+    the client's sending window (MARKETING_CAMPAIGN_WINDOW, as campaigns) waits for its next opening;
+    the brand's budget (MARKETING_CAMPAIGN_RATE) is the one its campaigns spend: once spent, the rest
+    of the batch stays due for the next run."""
     rows = list(
         SequenceEnrollment.objects.select_for_update(skip_locked=True, of=("self",))
         .filter(status=EnrollmentStatus.ACTIVE, next_due_at__lte=now, sequence__status=SequenceStatus.ACTIVE)
@@ -381,12 +402,24 @@ def _send_batch(now: dt.datetime) -> int:
         by_brand.setdefault(row.sequence.brand_id, []).append(row.client_id)
     for brand_id, ids in by_brand.items():
         allowed |= allowed_recipients(brand=brand_id, client_ids=ids, channel="email", at=now)
+    window, rate = _window(), _rate()
+    handled = 0
     for row in rows:
         step = steps.get((row.sequence_id, row.next_step or 0))
         client = clients.get(row.client_id)
         if step is None:  # the step was removed since: the sequence is over for them
             _end([row], EnrollmentStatus.COMPLETED, "", now)
+            handled += 1
             continue
+        if client is not None and not in_sending_window(client_timezone=client.timezone, now=now, window=window):
+            row.next_due_at = window_next_open(client_timezone=client.timezone, now=now, window=window)
+            row.save(update_fields=["next_due_at"])
+            handled += 1
+            continue
+        budget = rate_key("marketing", "campaign", str(row.sequence.brand_id))
+        if row.client_id in allowed and rate_spent(budget, rate) > 0:
+            break
+        handled += 1
         if row.client_id not in allowed:
             SequenceDelivery.objects.create(
                 enrollment=row, step=step, status=StepDeliveryStatus.SKIPPED_NO_CONSENT, at=now,
@@ -397,6 +430,7 @@ def _send_batch(now: dt.datetime) -> int:
         try:
             if client is None or not client.email:
                 raise ValidationFailed(gettext("The client has no email address."))
+            rate_hit(budget, rate)
             with transaction.atomic():
                 email = marketing_email_queue(
                     brand=row.sequence.brand,
@@ -424,7 +458,7 @@ def _send_batch(now: dt.datetime) -> int:
             row.next_step = following.order
             row.next_due_at = row.started_at + dt.timedelta(hours=following.delay_hours)
             row.save(update_fields=["next_step", "next_due_at"])
-    return len(rows)
+    return handled
 
 
 def steps_after(steps: Mapping[tuple[int, int], SequenceStep], sequence_id: int, order: int) -> SequenceStep | None:

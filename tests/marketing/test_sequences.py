@@ -242,3 +242,31 @@ def test_the_edit_page_adds_and_removes_steps_and_names_a_bad_delay(world, clien
 
     made = Sequence.objects.get(name="Deposit nudge")
     assert list(made.steps.values_list("order", "delay_hours")) == [(1, 48), (2, 120)]
+
+
+def test_a_step_due_outside_the_client_s_sending_hours_waits_for_their_morning(world, clock, settings):
+    """Sending hours 09:00–12:00 of the client's own day: the London client's first reminder goes at
+    10:00 UTC a day after registering; the Tokyo client's falls due at 19:00 in Tokyo and goes at
+    09:00 there (00:00 UTC), not at night."""
+    from crm.services.clients import client_update
+
+    settings.MARKETING_CAMPAIGN_WINDOW = (9, 12)
+    london = register(world[0])
+    tokyo = register(world[0])
+    client_update(actor=None, client=tokyo, timezone="Asia/Tokyo")
+    at(clock, days=1, minutes=1)
+    assert len(subjects(london)) == 1 and subjects(tokyo) == []
+    assert SequenceEnrollment.objects.get(client=tokyo).next_due_at == T0 + dt.timedelta(hours=38)
+    at(clock, hours=37, minutes=59)
+    assert subjects(tokyo) == []
+    at(clock, hours=38, minutes=1)
+    assert subjects(tokyo) == [f"Welcome {tokyo.first_name}"]
+
+
+def test_steps_spend_the_brand_s_sending_budget_and_the_rest_wait_for_the_next_minute(world, clock, settings):
+    settings.MARKETING_CAMPAIGN_RATE = "2/m"
+    clients = [register(world[0]) for _ in range(3)]
+    at(clock, days=1, minutes=1)
+    assert sum(len(subjects(c)) for c in clients) == 2
+    at(clock, days=1, minutes=2)
+    assert [len(subjects(c)) for c in clients] == [1, 1, 1]
