@@ -275,19 +275,14 @@ def unsubscribe_url(*, client: Client, channel: str = "email", campaign_code: st
     return public_url(reverse("marketing_unsubscribe", args=[token]))
 
 
-def _mailto() -> str:
-    configured = getattr(settings, "MARKETING_UNSUBSCRIBE_MAILTO", "")
-    if configured:
-        return str(configured)
-    domain = parseaddr(settings.DEFAULT_FROM_EMAIL)[1].rpartition("@")[2] or "localhost"
-    return f"unsubscribe@{domain}"
-
-
 def unsubscribe_headers(*, client: Client, channel: str = "email", campaign_code: str = "") -> dict[str, str]:
-    """The List-Unsubscribe headers of a marketing email to `client` (RFC 2369, one-click: RFC 8058)."""
+    """The List-Unsubscribe headers of a marketing email to `client` (RFC 2369, one-click: RFC 8058).
+    A mailto address is offered only when MARKETING_UNSUBSCRIBE_MAILTO names a mailbox someone reads:
+    the CRM does not read one, and an unsubscribe sent where nobody reads it would be lost."""
     token = unsubscribe_token(client=client, channel=channel, campaign_code=campaign_code)
     url = public_url(reverse("marketing_unsubscribe", args=[token]))
+    mailto = str(getattr(settings, "MARKETING_UNSUBSCRIBE_MAILTO", "") or "")
     return {
-        "List-Unsubscribe": f"<{url}>, <mailto:{_mailto()}?subject=unsubscribe%20{token}>",
+        "List-Unsubscribe": f"<{url}>, <mailto:{mailto}?subject=unsubscribe%20{token}>" if mailto else f"<{url}>",
         "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
     }

@@ -47,11 +47,18 @@ def _path(url: str) -> str:
 def test_headers_are_one_click_and_the_token_carries_client_channel_and_campaign(consenting):
     headers = unsubscribe_headers(client=consenting, campaign_code="spring-promo")
     assert headers["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
-    url, mailto = re.fullmatch(r"<(https?://[^>]+)>, <(mailto:[^>]+)>", headers["List-Unsubscribe"]).groups()
+    (url,) = re.fullmatch(r"<(https?://[^>]+)>", headers["List-Unsubscribe"]).groups()
     token = url.rsplit("/m/u/", 1)[1]
     read = unsubscribe_read(token)
     assert (read.client, read.channel, read.campaign_code) == (consenting, "email", "spring-promo")
-    assert mailto.startswith("mailto:unsubscribe@")
+
+
+def test_a_mailto_is_offered_only_for_a_mailbox_the_broker_reads(consenting, settings):
+    settings.MARKETING_UNSUBSCRIBE_MAILTO = "unsubscribe@lists.example.com"
+    header = unsubscribe_headers(client=consenting)["List-Unsubscribe"]
+    url, mailto = re.fullmatch(r"<(https?://[^>]+)>, <(mailto:[^>]+)>", header).groups()
+    assert mailto.startswith("mailto:unsubscribe@lists.example.com?subject=unsubscribe%20")
+    assert mailto.endswith(url.rsplit("/m/u/", 1)[1])
 
 
 def test_one_click_post_unsubscribes_and_later_sends_exclude_the_client(consenting):
