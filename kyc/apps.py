@@ -14,15 +14,15 @@ class KycConfig(AppConfig):
         from django.utils.translation import gettext_lazy as _
 
         from crm.registry import ApiScope, contribute
-        from kyc.emails import TEMPLATES as EMAIL_TEMPLATES
-        from kyc.playbook import RULES, TEMPLATES
+        from kyc.emails import playbook_templates as email_templates
+        from kyc.playbook import RULES, playbook_templates
         from kyc.vendors import register_default_vendors
         from kyc.views import ui_contributions
 
         register_default_vendors()
 
         contribute("kyc", permissions=_role_permissions(), navigation=_navigation(), playbook=RULES,
-                   playbook_templates=[*TEMPLATES, *EMAIL_TEMPLATES],
+                   playbook_templates=[*playbook_templates(), *email_templates()],
                    api_scopes=[ApiScope("kyc:read", _("Read clients' verification submissions and their check "
                                                       "results."), order=250)],
                    **ui_contributions())

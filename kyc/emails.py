@@ -14,10 +14,11 @@ from collections.abc import Mapping
 from typing import Any
 
 from django.utils import timezone, translation
-from django.utils.translation import gettext
+from django.utils.translation import gettext, gettext_noop
 
 from crm.models import Client, Event, User
 from crm.registry import PlaybookTemplate
+from emails import selectors as email_selectors
 from emails.models import EmailTemplate
 from emails.services import (
     EmailSendResult,
@@ -26,99 +27,76 @@ from emails.services import (
     email_template_save,
 )
 
-_SIGN_EN = "\n\nKind regards,\n{{ brand.name }}"
-_SIGN_AR = "\n\nمع أطيب التحيات،\n{{ brand.name }}"
-
-_TEMPLATES: dict[tuple[str, str], dict[str, str]] = {
-    ("kyc_resubmit", "en"): {
+# In English, marked for the catalogues (emails.defaults gives a brand each language they translate).
+_TEMPLATES: dict[str, dict[str, str]] = {
+    "kyc_resubmit": {
         "description": "Verification refused: what the client should send again",
-        "subject": "{{ brand.name }}: please send your documents again",
-        "body": ("Dear {{ client.first_name }},\n\nWe could not verify your identity with the documents you sent."
-                 "{% if event.data.reason %}\n\n{{ event.data.reason }}{% endif %}"
-                 "{% if event.data.hints %}\n\nPlease:\n{% for hint in event.data.hints %}- {{ hint }}\n{% endfor %}"
-                 "{% endif %}\nYou can upload new documents in your client area." + _SIGN_EN),
+        "subject": gettext_noop("{{ brand.name }}: please send your documents again"),
+        "body": gettext_noop(
+            "Dear {{ client.first_name }},\n\nWe could not verify your identity with the documents you sent."
+            "{% if event.data.reason %}\n\n{{ event.data.reason }}{% endif %}"
+            "{% if event.data.hints %}\n\nPlease:\n{% for hint in event.data.hints %}- {{ hint }}\n{% endfor %}"
+            "{% endif %}\nYou can upload new documents in your client area.\n\nKind regards,\n{{ brand.name }}"),
     },
-    ("kyc_resubmit", "ar"): {
-        "description": "رفض التحقق: ما يجب على العميل إرساله مجددًا",
-        "subject": "{{ brand.name }}: يرجى إرسال مستنداتك مرة أخرى",
-        "body": ("عزيزي/عزيزتي {{ client.first_name }}،\n\nلم نتمكن من التحقق من هويتك بالمستندات التي أرسلتها."
-                 "{% if event.data.reason %}\n\n{{ event.data.reason }}{% endif %}"
-                 "{% if event.data.hints %}\n\nيرجى:\n{% for hint in event.data.hints %}- {{ hint }}\n{% endfor %}"
-                 "{% endif %}\nيمكنك تحميل مستندات جديدة في منطقة العملاء." + _SIGN_AR),
-    },
-    ("kyc_rejected", "en"): {
+    "kyc_rejected": {
         "description": "Verification refused for good",
-        "subject": "{{ brand.name }}: your verification",
-        "body": ("Dear {{ client.first_name }},\n\nWe are unable to verify your account."
-                 "{% if event.data.reason %}\n\n{{ event.data.reason }}{% endif %}"
-                 "\n\nIf you have questions, reply to this email." + _SIGN_EN),
+        "subject": gettext_noop("{{ brand.name }}: your verification"),
+        "body": gettext_noop(
+            "Dear {{ client.first_name }},\n\nWe are unable to verify your account."
+            "{% if event.data.reason %}\n\n{{ event.data.reason }}{% endif %}"
+            "\n\nIf you have questions, reply to this email.\n\nKind regards,\n{{ brand.name }}"),
     },
-    ("kyc_rejected", "ar"): {
-        "description": "رفض التحقق نهائيًا",
-        "subject": "{{ brand.name }}: التحقق من حسابك",
-        "body": ("عزيزي/عزيزتي {{ client.first_name }}،\n\nنأسف لعدم تمكننا من التحقق من حسابك."
-                 "{% if event.data.reason %}\n\n{{ event.data.reason }}{% endif %}"
-                 "\n\nإذا كانت لديك أسئلة، يرجى الرد على هذه الرسالة." + _SIGN_AR),
-    },
-    ("kyc_info_requested", "en"): {
+    "kyc_info_requested": {
         "description": "A compliance officer needs more information",
-        "subject": "{{ brand.name }}: we need a little more information",
-        "body": ("Dear {{ client.first_name }},\n\nTo finish verifying your account we need more information:"
-                 "\n\n{{ event.data.message }}\n\nPlease send it from your client area." + _SIGN_EN),
+        "subject": gettext_noop("{{ brand.name }}: we need a little more information"),
+        "body": gettext_noop(
+            "Dear {{ client.first_name }},\n\nTo finish verifying your account we need more information:"
+            "\n\n{{ event.data.message }}\n\nPlease send it from your client area.\n\nKind regards,\n{{ brand.name }}"),
     },
-    ("kyc_info_requested", "ar"): {
-        "description": "يحتاج مسؤول الامتثال إلى مزيد من المعلومات",
-        "subject": "{{ brand.name }}: نحتاج إلى بعض المعلومات الإضافية",
-        "body": ("عزيزي/عزيزتي {{ client.first_name }}،\n\nلإكمال التحقق من حسابك نحتاج إلى مزيد من المعلومات:"
-                 "\n\n{{ event.data.message }}\n\nيرجى إرسالها من منطقة العملاء." + _SIGN_AR),
-    },
-    ("kyc_expiry_warning", "en"): {
+    "kyc_expiry_warning": {
         "description": "A verification document runs out soon",
-        "subject": "{{ brand.name }}: your document expires on {{ event.data.expires_on }}",
-        "body": ("Dear {{ client.first_name }},\n\nYour {{ event.data.document }} expires on "
-                 "{{ event.data.expires_on }}. Please upload a valid one in your client area before then "
-                 "to keep your account fully verified." + _SIGN_EN),
+        "subject": gettext_noop("{{ brand.name }}: your document expires on {{ event.data.expires_on }}"),
+        "body": gettext_noop(
+            "Dear {{ client.first_name }},\n\nYour {{ event.data.document }} expires on "
+            "{{ event.data.expires_on }}. Please upload a valid one in your client area before then "
+            "to keep your account fully verified.\n\nKind regards,\n{{ brand.name }}"),
     },
-    ("kyc_expiry_warning", "ar"): {
-        "description": "تنتهي صلاحية مستند التحقق قريبًا",
-        "subject": "{{ brand.name }}: تنتهي صلاحية مستندك في {{ event.data.expires_on }}",
-        "body": ("عزيزي/عزيزتي {{ client.first_name }}،\n\nتنتهي صلاحية {{ event.data.document }} في "
-                 "{{ event.data.expires_on }}. يرجى تحميل مستند ساري المفعول في منطقة العملاء قبل ذلك "
-                 "للحفاظ على التحقق الكامل من حسابك." + _SIGN_AR),
-    },
-    ("kyc_expired", "en"): {
+    "kyc_expired": {
         "description": "The verification ran out",
-        "subject": "{{ brand.name }}: please verify your account again",
-        "body": ("Dear {{ client.first_name }},\n\nYour verification has expired: {{ event.data.reason }}."
-                 "{% if event.data.holds %}\n\nUntil you verify again: {{ event.data.holds }}.{% endif %}"
-                 "\n\nPlease upload valid documents in your client area." + _SIGN_EN),
-    },
-    ("kyc_expired", "ar"): {
-        "description": "انتهت صلاحية التحقق",
-        "subject": "{{ brand.name }}: يرجى التحقق من حسابك مجددًا",
-        "body": ("عزيزي/عزيزتي {{ client.first_name }}،\n\nانتهت صلاحية التحقق من حسابك: {{ event.data.reason }}."
-                 "{% if event.data.holds %}\n\nإلى أن تتحقق مجددًا: {{ event.data.holds }}.{% endif %}"
-                 "\n\nيرجى تحميل مستندات سارية في منطقة العملاء." + _SIGN_AR),
+        "subject": gettext_noop("{{ brand.name }}: please verify your account again"),
+        "body": gettext_noop(
+            "Dear {{ client.first_name }},\n\nYour verification has expired: {{ event.data.reason }}."
+            "{% if event.data.holds %}\n\nUntil you verify again: {{ event.data.holds }}.{% endif %}"
+            "\n\nPlease upload valid documents in your client area.\n\nKind regards,\n{{ brand.name }}"),
     },
 }
 
-TEMPLATES = [PlaybookTemplate(key, language, values) for (key, language), values in _TEMPLATES.items()]
+
+def playbook_templates() -> list[PlaybookTemplate]:
+    """The KYC emails for the playbook, in each language the catalogues translate them into."""
+    return email_selectors.playbook_templates(_TEMPLATES)
 
 
 def _ensure_templates(client: Client, key: str) -> None:
-    """Give the brand the KYC template `key` in every language we have, unless it has it in one."""
+    """Give the brand the KYC template `key` in the client's language (when the catalogues translate
+    it) and in English, unless it has it in the client's language or, for one we cannot give, in a
+    language of their fallback chain."""
     brand = client.brand
-    if email_template_pick(brand=brand, key=key, language=client.language) is not None:
+    found = email_template_pick(brand=brand, key=key, language=client.language)
+    language = client_language(client)
+    if found is not None and (found.language == language or email_selectors.template_translated(
+            _TEMPLATES[key], language) is None):
         return
     existing = set(EmailTemplate.objects.filter(brand=brand, key=key).values_list("language", flat=True))
-    for (k, language), values in _TEMPLATES.items():
-        if k == key and language not in existing:
-            email_template_save(actor=None, brand=brand, key=key, language=language, subject=values["subject"],
+    for code in dict.fromkeys((language, email_selectors.SOURCE_LANGUAGE)):
+        values = email_selectors.template_translated(_TEMPLATES[key], code)
+        if values is not None and code not in existing:
+            email_template_save(actor=None, brand=brand, key=key, language=code, subject=values["subject"],
                                 body=values["body"], description=values["description"])
 
 
 def client_language(client: Client) -> str:
-    return (client.language or client.brand.default_language or "en").split("-", 1)[0]
+    return (client.language or client.brand.default_language or "en").strip().lower()  # pt-br: Brazilian
 
 
 def in_client_language(client: Client, text: str, params: Mapping[str, Any] | None = None) -> str:

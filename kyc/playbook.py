@@ -3,14 +3,18 @@ task for the owner, to the registered clients who have not sent their documents 
 
 from __future__ import annotations
 
+from django.utils.translation import gettext_noop
+
 from crm.models import Stage
 from crm.registry import PlaybookRule, PlaybookTemplate
+from emails import selectors as email_selectors
 
-_TEMPLATES: dict[tuple[str, str], dict[str, str]] = {
-    ("kyc_reminder", "en"): {
+# In English, marked for the catalogues (emails.defaults gives a brand each language they translate).
+_TEMPLATES: dict[str, dict[str, str]] = {
+    "kyc_reminder": {
         "description": "Registered clients who have not verified after a day",
-        "subject": "{{ client.first_name }}, finish your verification with {{ brand.name }}",
-        "body": (
+        "subject": gettext_noop("{{ client.first_name }}, finish your verification with {{ brand.name }}"),
+        "body": gettext_noop(
             "Dear {{ client.first_name }},\n\n"
             "Thank you for registering with {{ brand.name }}. One step is left before you can fund your account "
             "and start trading: verifying your identity.\n\n"
@@ -20,23 +24,13 @@ _TEMPLATES: dict[tuple[str, str], dict[str, str]] = {
             "Kind regards,\n{{ brand.name }}"
         ),
     },
-    ("kyc_reminder", "ar"): {
-        "description": "تذكير بالتحقق من الهوية بعد يوم من التسجيل",
-        "subject": "{{ client.first_name }}، أكمل التحقق من حسابك لدى {{ brand.name }}",
-        "body": (
-            "عزيزي/عزيزتي {{ client.first_name }}،\n\n"
-            "شكرًا لتسجيلك لدى {{ brand.name }}. بقيت خطوة واحدة قبل أن تتمكن من تمويل حسابك والبدء في التداول: "
-            "التحقق من هويتك.\n\n"
-            "لن يستغرق ذلك سوى بضع دقائق: حمّل صورة من هويتك وإثبات عنوان حديث في منطقة العملاء.\n\n"
-            "{% if owner.name %}إذا احتجت إلى مساعدة، رُدّ على هذه الرسالة أو تواصل مع {{ owner.name }}"
-            "{% if owner.email %} على {{ owner.email }}{% endif %}.\n\n{% endif %}"
-            "مع أطيب التحيات،\n{{ brand.name }}"
-        ),
-    },
 }
 
 
-TEMPLATES = [PlaybookTemplate(key, language, values) for (key, language), values in _TEMPLATES.items()]
+def playbook_templates() -> list[PlaybookTemplate]:
+    """The verification reminder for the playbook, in each language the catalogues translate it into."""
+    return email_selectors.playbook_templates(_TEMPLATES)
+
 
 RULES = [
     PlaybookRule({

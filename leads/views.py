@@ -48,21 +48,16 @@ from crm.views.ui import client_or_404, render_page
 from crm.views.ui.forms import apply_domain_errors
 from leads import selectors, services
 from leads.forms import (
-    CONSENT_TEXT_VERSION,
     AvailabilityForm,
     CampaignForm,
     DeskSlaForm,
     ImportMappingForm,
     ImportUploadForm,
     MergeForm,
-    PublicLeadForm,
     ReassignForm,
     RoutingRuleForm,
     ScoringRuleForm,
     TelephonyProviderForm,
-    attribution_from_query,
-    form_token,
-    form_token_valid,
 )
 from leads.imports import (
     PREVIEW_ROWS,
@@ -84,6 +79,14 @@ from leads.models import (
     TelephonyProvider,
 )
 from leads.permissions import may_assign_leads
+from leads.public_form import (
+    CONSENT_TEXT_VERSION,
+    FORM_EXPIRED,
+    PublicLeadForm,
+    attribution_from_query,
+    form_token,
+    form_token_valid,
+)
 from leads.telephony import (
     ProviderWithSecret,
     telephony_provider_create,
@@ -145,7 +148,7 @@ def lead_form(request: HttpRequest, brand_code: str) -> HttpResponse:
                 return redirect(_thanks_url(brand))
             if not form_token_valid(request.POST.get("form_token", ""), brand):
                 form.is_valid()
-                form.add_error(None, _("This form has expired. Please check your details and send it again."))
+                form.add_error(None, FORM_EXPIRED)
             elif form.is_valid():
                 meta = IntakeMeta(ip=client_ip(request), user_agent=request.META.get("HTTP_USER_AGENT", ""),
                                   default_source="web_form", consent_text_version=CONSENT_TEXT_VERSION)

@@ -13,8 +13,7 @@ class SupportConfig(AppConfig):
         from django.utils.translation import gettext_lazy as _
 
         from crm.registry import ApiScope, contribute
-        from support.complaints import TEMPLATES as COMPLAINT_EMAILS
-        from support.outbound import TEMPLATES as ANSWER_EMAILS
+        from support.letters import playbook_templates as support_emails
         from support.subject_data import register as subject_data_register
 
         subject_data_register()  # the tickets in a client's copy of their data (compliance.data_requests)
@@ -22,7 +21,7 @@ class SupportConfig(AppConfig):
 
         erasure_register()  # the tickets in an erasure and in the retention schedule (compliance)
         contribute("support", permissions=_permissions(), timeline=_timeline(), navigation=_navigation(),
-                   playbook_templates=[*COMPLAINT_EMAILS, *ANSWER_EMAILS], api_scopes=[
+                   playbook_templates=support_emails(), api_scopes=[
                        ApiScope("support:read", _("Read the brand's support tickets and their threads."), order=340),
                        ApiScope("support:write", _("Open tickets for the brand's clients and write the requester's "
                                                    "messages on them."), order=341)])

@@ -53,9 +53,9 @@ from crm.lib.payloads import user_ref
 from crm.lib.validation import InvalidValue
 from crm.models import Brand, Event
 from crm.permissions import user_can
-from crm.registry import PlaybookTemplate
 from support import permissions
 from support.exceptions import ComplaintRefused
+from support.letters import ACK_TEMPLATE, FINAL_TEMPLATE, TEMPLATES
 from support.models import (
     COMPLAINT_STATES,
     Complaint,
@@ -85,8 +85,6 @@ EXPORT_PERMISSION = permissions.EXPORT_COMPLAINT
 ACKNOWLEDGE_WORKING_DAYS = 5
 RESPONSE_MONTHS = 2
 TEXT_MAX = 20_000
-ACK_TEMPLATE = "support_complaint_ack"
-FINAL_TEMPLATE = "support_complaint_final"
 
 # The register's category a ticket's category suggests (the staff's form starts from it).
 CATEGORY_FOR_TICKET: Mapping[str, str] = {
@@ -101,46 +99,6 @@ CATEGORY_FOR_TICKET: Mapping[str, str] = {
 
 OPEN_STATUSES = (ComplaintStatus.REGISTERED, ComplaintStatus.ACKNOWLEDGED, ComplaintStatus.FINAL_RESPONSE)
 
-_SIGN_EN = "\n\nKind regards,\n{{ brand.name }}"
-_SIGN_AR = "\n\nمع أطيب التحيات،\n{{ brand.name }}"
-
-_TEMPLATES: dict[tuple[str, str], dict[str, str]] = {
-    (ACK_TEMPLATE, "en"): {
-        "description": "A complaint is registered: its reference and when the final response is due",
-        "subject": "{{ brand.name }}: your complaint {{ event.data.reference }}",
-        "body": ("Dear {{ client.first_name }},\n\nWe have received your complaint and registered it on "
-                 "{{ event.data.registered_on }} under the reference {{ event.data.reference }} "
-                 "(your request {{ event.data.ticket }}). Please quote this reference when you write to us "
-                 "about it.\n\nWe will investigate it and send you our final response by "
-                 "{{ event.data.response_due }}." + _SIGN_EN),
-    },
-    (ACK_TEMPLATE, "ar"): {
-        "description": "تسجيل شكوى: مرجعها وموعد الرد النهائي",
-        "subject": "{{ brand.name }}: شكواك {{ event.data.reference }}",
-        "body": ("عزيزي/عزيزتي {{ client.first_name }}،\n\nلقد استلمنا شكواك وسجلناها بتاريخ "
-                 "{{ event.data.registered_on }} تحت المرجع {{ event.data.reference }} "
-                 "(طلبك {{ event.data.ticket }}). يرجى ذكر هذا المرجع عند مراسلتنا بشأنها."
-                 "\n\nسنحقق فيها ونرسل إليك ردنا النهائي في موعد أقصاه {{ event.data.response_due }}." + _SIGN_AR),
-    },
-    (FINAL_TEMPLATE, "en"): {
-        "description": "The final response to a complaint",
-        "subject": "{{ brand.name }}: our final response to your complaint {{ event.data.reference }}",
-        "body": ("Dear {{ client.first_name }},\n\n{{ event.data.response }}"
-                 "{% if event.data.amount %}\n\nWe will pay you {{ event.data.amount }}.{% endif %}"
-                 "\n\nThis is our final response to your complaint {{ event.data.reference }}. If you are not "
-                 "satisfied with it, you may refer your complaint to the financial ombudsman." + _SIGN_EN),
-    },
-    (FINAL_TEMPLATE, "ar"): {
-        "description": "الرد النهائي على شكوى",
-        "subject": "{{ brand.name }}: ردنا النهائي على شكواك {{ event.data.reference }}",
-        "body": ("عزيزي/عزيزتي {{ client.first_name }}،\n\n{{ event.data.response }}"
-                 "{% if event.data.amount %}\n\nسندفع لك {{ event.data.amount }}.{% endif %}"
-                 "\n\nهذا هو ردنا النهائي على شكواك {{ event.data.reference }}. إذا لم تكن راضيًا عنه، "
-                 "يمكنك إحالة شكواك إلى أمين المظالم المالي." + _SIGN_AR),
-    },
-}
-
-TEMPLATES = [PlaybookTemplate(key, language, values) for (key, language), values in _TEMPLATES.items()]
 
 
 # --- the rules of the register --------------------------------------------------------------------
@@ -372,19 +330,19 @@ def _day_text(instant: dt.datetime, ticket: Ticket) -> str:
         return formats.date_format(instant.astimezone(_zone(ticket)), "j F Y")
 
 
-def _ensure_templates(brand: Brand, key: str) -> None:
-    """Give the brand the complaint template `key` in each language we have it in and it lacks
-    (administrators may reword them; a brand that has one keeps its words)."""
-    from emails.services import email_template_pick, email_template_save
+def _ensure_templates(brand: Brand, key: str, language: str) -> None:
+    """Give the brand the complaint template `key` in `language` (when the catalogues translate it)
+    and in English, where it lacks them (administrators may reword them; a brand that has one keeps
+    its words)."""
+    from emails.selectors import SOURCE_LANGUAGE, template_translated
+    from emails.services import email_template_save, email_templates_for_brand
 
-    for (k, language), values in _TEMPLATES.items():
-        if k != key:
-            continue
-        found = email_template_pick(brand=brand, key=key, language=language)
-        if found is not None and found.language == language:
-            continue
-        email_template_save(actor=None, brand=brand, key=key, language=language, subject=values["subject"],
-                            body=values["body"], description=values["description"])
+    had = {t.language for t in email_templates_for_brand(brand=brand) if t.key == key}
+    for code in dict.fromkeys((language, SOURCE_LANGUAGE)):
+        values = template_translated(TEMPLATES[key], code)
+        if values is not None and code not in had:
+            email_template_save(actor=None, brand=brand, key=key, language=code, subject=values["subject"],
+                                body=values["body"], description=values["description"])
 
 
 def _mail(complaint: Complaint, key: str, data: dict[str, Any], actor: Any) -> bool:
@@ -395,7 +353,7 @@ def _mail(complaint: Complaint, key: str, data: dict[str, Any], actor: Any) -> b
     client = complaint.ticket.client
     if client is None or not client.email:
         return False
-    _ensure_templates(client.brand, key)
+    _ensure_templates(client.brand, key, (client.language or "en").lower())
     event = Event(name=f"support.email.{key}", client=client, data=dict(data), occurred_at=timezone.now())
     result = email_send_templated(template_key=key, client=client, actor=actor, event=event)
     return result.email is not None

@@ -19,28 +19,9 @@ from django.conf import settings
 from django.utils import timezone
 
 from crm.models import Event
-from crm.registry import PlaybookTemplate
 from support import mail
+from support.letters import ANSWER_TEMPLATE, TEMPLATES
 from support.models import MessageKind, Ticket, TicketMessage
-
-ANSWER_TEMPLATE = "support_ticket_answer"
-
-_TEMPLATES: dict[tuple[str, str], dict[str, str]] = {
-    (ANSWER_TEMPLATE, "en"): {
-        "description": "A staff answer on a support ticket, mailed to the requester",
-        "subject": "{{ event.data.subject }}",
-        "body": ("{{ event.data.body }}\n\n{{ event.data.agent }}\n{{ brand.name }}\n\n"
-                 "Reply to this email to write on your request {{ event.data.reference }}."),
-    },
-    (ANSWER_TEMPLATE, "ar"): {
-        "description": "رد الموظف على تذكرة دعم، مرسل إلى صاحب الطلب",
-        "subject": "{{ event.data.subject }}",
-        "body": ("{{ event.data.body }}\n\n{{ event.data.agent }}\n{{ brand.name }}\n\n"
-                 "للرد على طلبك {{ event.data.reference }} أجب على هذه الرسالة."),
-    },
-}
-
-TEMPLATES = [PlaybookTemplate(key, language, values) for (key, language), values in _TEMPLATES.items()]
 
 
 def message_id_domain() -> str:
@@ -61,18 +42,19 @@ def answer_recipient(ticket: Ticket) -> str:
 def _language(ticket: Ticket) -> str:
     client = ticket.client
     code = (client.language if client is not None and client.language else ticket.language) or "en"
-    return code.split("-", 1)[0].lower()
+    return code.strip().lower()  # "pt-br" stays itself: its templates and catalogue are Brazilian
 
 
 def _ensure_template(brand: Any, language: str) -> Any:
     """The brand's active answer template in the best language of `language`'s chain, or None when
-    the brand switched it off. Ours is given to a brand that never had it in that language (or in
-    English); administrators may reword it or deactivate it."""
+    the brand switched it off. Ours is given to a brand that never had it in that language (when the
+    catalogues translate it) or in English; administrators may reword it or deactivate it."""
+    from emails.selectors import SOURCE_LANGUAGE, template_translated
     from emails.services import email_template_pick, email_template_save, email_templates_for_brand
 
     had = {t.language for t in email_templates_for_brand(brand=brand) if t.key == ANSWER_TEMPLATE}
-    for code in dict.fromkeys((language, "en")):
-        values = _TEMPLATES.get((ANSWER_TEMPLATE, code))
+    for code in dict.fromkeys((language, SOURCE_LANGUAGE)):
+        values = template_translated(TEMPLATES[ANSWER_TEMPLATE], code)
         if values is not None and code not in had:
             email_template_save(actor=None, brand=brand, key=ANSWER_TEMPLATE, language=code, subject=values["subject"],
                                 body=values["body"], description=values["description"])
