@@ -15,13 +15,19 @@ import shutil
 
 import pytest
 from django.conf import settings
+from django.test import Client as Browser
+from django.urls import reverse
 from django.utils.translation import to_locale
 
 from emails.defaults import template_translated
+from emails.models import OutboundEmail
+from support import complaints
 from tests.emails.client_translations import ALSO, CATALOGUES, CLIENT_CATALOGUES, client_messages
+from tests.factories import make_brand
 from tests.portal.translations import REPO_ROOT, catalogue_entries, parse_po, untranslated
+from tests.support.complaint_world import build_world, open_ticket
 
-COMPLETE: tuple[str, ...] = ()
+COMPLETE: tuple[str, ...] = ("es",)
 
 OFFERED = tuple(code for code, _name in settings.LANGUAGES if code != "en")
 
@@ -123,3 +129,30 @@ def test_a_brand_is_given_a_template_only_in_the_languages_its_catalogues_transl
     assert arabic["description"] == "d"  # staff's words stay as written
     assert template_translated(reminder, "sw") is None  # a language not offered: the brand's English serves
     assert template_translated({**reminder, "body": "Words no catalogue has."}, "ar") is None
+
+
+@pytest.mark.django_db
+def test_a_complaint_s_receipt_reaches_a_spanish_speaking_client_in_spanish():
+    world = build_world(language="es")
+    complaint = complaints.complaint_register(
+        ticket=open_ticket(world), category="withdrawals", actor=world.agent
+    )
+    mail = OutboundEmail.objects.get(client=world.client, template_key=complaints.ACK_TEMPLATE)
+    assert mail.language == "es"
+    assert mail.subject == f"Atlas Complaints: su reclamación {complaint.reference}"
+    assert mail.body_text.startswith("Estimado/a Laura:\n\nHemos recibido su reclamación")
+    assert "Atentamente,\nAtlas Complaints" in mail.body_text
+    assert "Recibe este correo como cliente de Atlas Complaints." in mail.body_text  # the layout, too
+    assert 'lang="es"' in mail.body_html and "Hemos recibido su reclamación" in mail.body_html
+    assert "received" not in mail.body_text
+
+
+@pytest.mark.django_db
+def test_the_public_lead_form_speaks_the_visitor_s_language():
+    brand = make_brand(code="sol", name="Sol Markets")
+    browser = Browser(HTTP_ACCEPT_LANGUAGE="es")
+    page = browser.get(reverse("lead_form", args=[brand.code])).content.decode()
+    assert 'lang="es"' in page and "Abra su cuenta en Sol Markets" in page
+    assert "Acepto que me contacten sobre mi cuenta" in page
+    page = browser.get(reverse("lead_form", args=[brand.code]) + "?lang=en").content.decode()
+    assert "Open your account with Sol Markets" in page  # the page's own switch
