@@ -80,6 +80,11 @@ class ComplianceConfig(AppConfig):
                     permission="compliance.view_datasubjectrequest", order=299)])
         job_kind_register(EXPORT_JOB_KIND, label=_("Copy of a client's personal data"),
                           counts={"files": _("Files"), "rows": _("Rows")})
+        # Erased clients' names masked where the audit log's rows (hashed, never rewritten) are shown.
+        from compliance.erasure_mask import audit_rows_mask
+        from crm.audit import AUDIT_ROW_MASKS
+
+        AUDIT_ROW_MASKS.register(audit_rows_mask)
 
 def _data_request_permissions() -> dict[str, list[str]]:
     """Compliance officers and administrators see clients' data-subject requests, record one on a

@@ -8,7 +8,7 @@ held the hold: its legal basis and end date. The holds:
   relationship ends, which is the client's closing (stage closed) or else their last money movement; a
   client who never deposited, withdrew or opened a live account had no relationship to keep records of;
 - proof of consent: the consent records stay two years after the relationship ends;
-- the audit trail: append-only and hash-chained (crm.audit); it keeps masked contacts, never rewritten.
+- the audit trail: append-only and hash-chained (crm.audit), never rewritten; its rows are masked where shown.
 Some states block the erasure whole (`plan.blocked`, with the reasons): an open compliance case or AML
 alert, money in the wallet, an open dispute or chargeback, an open withdrawal.
 
@@ -17,7 +17,8 @@ alert, money in the wallet, an open dispute or chargeback, an open withdrawal.
 client_erase), notes' text is replaced, lead touches lose their payloads (leads), the outgoing emails their
 addresses and text (emails), the KYC documents' files and rows and the address go unless held (kyc); apps
 above compliance add their part through `erasure_step_register` (support's tickets). Held records stay, tied
-to the anonymised profile. One audit row sums it up without personal data.
+to the anonymised profile. One audit row sums it up: counts and holds, and the fingerprints (keyed hashes) by
+which compliance.erasure_mask masks the old names and contacts where the audit log's rows are shown.
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from compliance import permissions
+from compliance.erasure_mask import FINGERPRINTS, erasure_fingerprints
 from compliance.exceptions import ErasureRefused
 from compliance.models import UNCLOSED_CASE_STATUSES, AmlAlert, AmlAlertStatus, Case
 from compliance.retention_models import ClientErasure
@@ -205,8 +207,9 @@ def erasure_plan(client: Client, *, at: dt.datetime | None = None) -> ErasurePla
         "Proof of consent: consent records are kept %(years)d years after the relationship ends.") % {
         "years": CONSENT_KEEP_YEARS}, consent_until)
     audit = Hold("audit_trail", gettext(
-        "Integrity of the audit trail: it is append-only and hash-chained, so the names its rows recorded stay "
-        "(contacts in it are masked); it is archived after the audit retention period."), None)
+        "Integrity of the audit trail: it is append-only and hash-chained, so its rows keep what they recorded; "
+        "the names and contacts in them are masked wherever they are shown. It is archived after the audit "
+        "retention period."), None)
     has_aml_matters = (Case.objects.filter(client=client).exists() or AmlAlert.objects.filter(client=client).exists())
 
     def kept_for_aml(kind: str, otherwise: Treatment) -> PlanItem:
@@ -245,7 +248,8 @@ def client_erasures(*, client: Client) -> list[ClientErasure]:
 def erasure_apply(*, client: Client, actor: User | None, plan: ErasurePlan, request: Any = None) -> ErasureReport:
     """Apply `plan` to `client` in one transaction: the blockers are checked again (ErasureRefused, nothing
     changed), then each app erases its part through its own services. `actor` None: the system (the
-    retention schedule). Audited ("compliance.client_erased") with counts and holds, no personal data."""
+    retention schedule). Audited ("compliance.client_erased") with counts, holds and the fingerprints that mask
+    the old name where audit rows are shown (compliance.erasure_mask), no personal data in clear."""
     from crm.services import client_erase
     from emails.services import outbound_emails_anonymise, sms_messages_anonymise
     from kyc.services import kyc_records_erase
@@ -259,6 +263,7 @@ def erasure_apply(*, client: Client, actor: User | None, plan: ErasurePlan, requ
     if blockers:
         raise ErasureRefused(" ".join([gettext("The erasure cannot proceed:"), *blockers]))
     name = erased_name(client)
+    fingerprints = erasure_fingerprints(client)  # before the names and contacts go
     counts = {DataKind.NOTES.value: client_erase(actor=actor, client=client, name=name, placeholder=ERASED_TEXT)}
     counts[DataKind.LEAD_DATA] = lead_touches_anonymise(client=client, actor=actor)
     counts[DataKind.NOTES] += calls_anonymise(client=client, actor=actor, placeholder=ERASED_TEXT)
@@ -277,5 +282,5 @@ def erasure_apply(*, client: Client, actor: User | None, plan: ErasurePlan, requ
     ClientErasure.objects.create(client=client, erased_at=timezone.now(), erased_by=actor, request_code=request_code,
                                  counts=report.counts, held=held)
     audit_record(action="compliance.client_erased", obj=client, actor=actor, brand=client.brand_id, after={
-        "request": request_code, "counts": report.counts, "held": held})
+        "request": request_code, "counts": report.counts, "held": held, FINGERPRINTS: fingerprints})
     return report

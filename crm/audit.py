@@ -54,6 +54,7 @@ import logging
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
+from functools import reduce
 from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
@@ -68,7 +69,7 @@ from psycopg import sql as psql
 
 from crm.lib.bulk import gather
 from crm.lib.partitions import PartitionArchiveError, add_months, month_tables, partitions_for
-from plumbing import context
+from plumbing import context, hooks
 
 if TYPE_CHECKING:
     from django.db.models import QuerySet
@@ -851,6 +852,15 @@ def audit_log_rows(*, user: Any) -> QuerySet[AuditLog]:
     from crm.permissions import audit_queryset_for_user
 
     return audit_queryset_for_user(user).order_by("-id")
+
+
+# Masks apps lay over audit rows where they are shown (compliance: an erased client's names); each returns the
+# rows with masked copies in place of those it masks: the stored rows, hashed into the chain, stay as they are.
+AUDIT_ROW_MASKS: hooks.HookPoint[Callable[[list[Any]], list[Any]]] = hooks.HookPoint("audit_row_masks")
+
+
+def audit_rows_shown(rows: list[Any]) -> list[Any]:
+    return reduce(lambda shown, mask: mask(shown), AUDIT_ROW_MASKS, rows)
 
 
 @dataclass(frozen=True)

@@ -19,7 +19,7 @@ from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from crm import selectors
-from crm.audit import DiffLine, audit_diff, audit_objects_named
+from crm.audit import DiffLine, audit_diff, audit_objects_named, audit_rows_shown
 from crm.lib.dates import date_formatter
 from crm.models import AuditLog, Stage
 from crm.templatetags.crm_ui import flag
@@ -195,6 +195,7 @@ class AuditTable(ListTable):
         self._request_id_label = gettext("Request id")
 
     def prepare_records(self, records: list[Any]) -> list[Any]:
+        records = audit_rows_shown(records)  # what apps mask (an erased client's names); the rows stay as hashed
         named = audit_objects_named(self.viewer, [(row.object_type, row.object_id) for row in records])
         entries = []
         for row in records:

@@ -2,12 +2,14 @@
 the same email, phone, document number, address line or payment instrument hashes the same: email
 trimmed and lower-cased, phone in E.164, a document number in upper-case letters and digits, an address
 line lower-cased without spaces, commas, dots or hyphens, a payment instrument as "<kind>:<number>" with
-the number compacted and any IBAN in its electronic form. "" for a blank value."""
+the number compacted and any IBAN in its electronic form, a word of a name case-folded. "" for a blank
+value."""
 
 from __future__ import annotations
 
 import json
 import re
+import unicodedata
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -52,7 +54,13 @@ def instrument_key(value: Any) -> str:
     return f"iban:{iban}" if iban else f"{str(kind).strip().lower()}:{cleaned}"
 
 
+def name_word_key(value: str | None) -> str:
+    """One word of a person's name as an erased client's fingerprints compare it (compliance.erasure_mask):
+    compatibility-normalised and case-folded ("ZOË" == "zoë")."""
+    return unicodedata.normalize("NFKC", value or "").casefold().strip()
+
+
 NORMALISERS: dict[str, Callable[[Any], str]] = {
     "email": email_key, "phone": phone_key, "document": document_number_key, "address": address_line_key,
-    "instrument": instrument_key,
+    "instrument": instrument_key, "name_word": name_word_key,
 }

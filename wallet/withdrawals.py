@@ -328,11 +328,13 @@ def withdrawal_trail(*, withdrawal: Withdrawal) -> list[TrailStep]:
     """The withdrawal's decisions in order, from its audit rows: requested, held (the kinds of hold;
     before the payout too), each approval and sending back with who made it, rejected, paid or failed.
     The caller has authorised the withdrawal (withdrawal_get_for_user)."""
+    from crm.audit import audit_rows_shown
     from crm.models import AuditLog
 
     words = _trail_words()
-    rows = (AuditLog.objects.filter(object_type="wallet.withdrawal", object_id=str(withdrawal.code),
-                                    action__in=list(words)).select_related("actor").order_by("at", "id"))
+    rows = audit_rows_shown(list(  # as the audit log shows them (an erased client's names masked)
+        AuditLog.objects.filter(object_type="wallet.withdrawal", object_id=str(withdrawal.code),
+                                action__in=list(words)).select_related("actor").order_by("at", "id")))
     steps = []
     for row in rows:
         what = words[row.action]
