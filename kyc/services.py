@@ -49,6 +49,7 @@ from kyc.models import (
     BUILTIN_VENDOR,
     SLOT_OF_KIND,
     SUBMISSION_STATES,
+    DecisionAction,
     Document,
     DocumentKind,
     ExpiryHold,
@@ -812,6 +813,135 @@ def kyc_records_erase(*, client: Client, actor: User | None) -> int:
     return len(documents)
 
 
+# --- a migration's history -----------------------------------------------------------------------
+# The verifications another system decided, recorded as they were decided (integrations.moving_in):
+# the same file checks and private store as an upload, the same status machine, dated then; what a
+# live decision also does is left out on purpose (no event, no email, no checks queued).
+
+IMPORTED_DECISIONS = (SubmissionStatus.APPROVED, SubmissionStatus.REJECTED)
+
+
+def _document_checked(doc: DocumentIn, name: str) -> _Checked:
+    """One file of a migration by KYC's own rules (kind, side, content type by content, size,
+    readable); UploadRefused naming `name`."""
+    if doc.kind not in SLOT_OF_KIND:
+        raise UploadRefused(fields={name: [gettext("Choose a passport, an identity card, a driving licence, a "
+                                                   "utility bill or a bank statement.")]})
+    if doc.side not in Side.values:
+        raise UploadRefused(fields={name: [gettext("Choose the front or the back.")]})
+    if doc.file is not None:
+        upload = upload_read(doc.file, filename=doc.filename, field=name)
+    else:
+        upload = upload_validate(doc.data or b"", filename=doc.filename, field=name)
+    return _Checked(doc=doc, upload=upload, slot=SLOT_OF_KIND[doc.kind])
+
+
+@transaction.atomic
+def kyc_submission_import(*, client: Client, documents: Sequence[DocumentIn], decision: str,
+                          submitted_at: datetime, decided_at: datetime, reason: str = "", can_resubmit: bool = True,
+                          reviewer: User | None = None, source: str = "migration import",
+                          store_files: bool = True) -> Submission:
+    """Record a verification another system decided (a migration's history): a submission with its
+    documents, approved or rejected (with its reason) at `decided_at` by `reviewer` (None: the old
+    system), the profile's status following through KYC_STATES, dated then.
+
+    Every file is checked by KYC's own rules (as `submission_create` checks one) before anything is
+    stored: UploadRefused naming each bad file by its DocumentIn.field. A set needs no particular
+    documents (the old system decided on what it had). No event, no email, no checks queued: a
+    year-old decision must not send postbacks, mail the client or wait in the review queue.
+    `store_files=False` checks everything and writes the rows but stores no file: for a caller that
+    rolls its transaction back (a dry run), as the file store is outside the transaction.
+    ValidationFailed for a decision other than approved or rejected, a rejection without its reason,
+    a time in the future or without its zone, a decision before its submission;
+    KycTransitionRefused when the verification cannot move (a final rejection before it). An
+    approval over an approved verification leaves its status; a rejection after one reopens it."""
+    checked = _checked(documents, decision=decision, reason=reason, submitted_at=submitted_at, decided_at=decided_at)
+    reason = (reason or "").strip()
+    profile = _profile_locked(client)
+    why = f"{'Approved' if decision == SubmissionStatus.APPROVED else 'Rejected'} in {source}"
+    why = (f"{why}: {reason}" if reason else why)[:500]
+    submission = Submission.objects.create(client=client, brand_id=client.brand_id, submitted_at=submitted_at,
+                                           due_at=submitted_at, vendor=BUILTIN_VENDOR)
+    also: dict[str, Any] = {"decided_at": decided_at, "reviewer": reviewer}
+    if decision == SubmissionStatus.REJECTED:
+        also["reason"] = reason[:2000]
+    SUBMISSION_STATES.move(submission, decision, also=also, save=())
+    action = DecisionAction.APPROVE if decision == SubmissionStatus.APPROVED else DecisionAction.REJECT
+    KycDecision.objects.create(submission=submission, action=action, officer=reviewer, at=decided_at, reason=reason,
+                               evidence={"imported_from": source, "can_resubmit": bool(can_resubmit)})
+    _profile_follow(profile, submission, decision=decision, why=why, can_resubmit=can_resubmit)
+    written: list[str] = []
+    try:
+        for item in checked:
+            item.storage_name = storage.new_name(item.upload.content_type)
+            if store_files:
+                storage.file_write(item.storage_name, item.upload.data, scope=client.brand.code)
+                written.append(item.storage_name)
+        Document.objects.bulk_create([Document(
+            submission=submission, client=client, slot=item.slot, kind=item.doc.kind, side=item.doc.side,
+            content_type=item.upload.content_type, size=item.upload.size, pages=item.upload.pages,
+            sha256=item.upload.sha256, storage_name=item.storage_name, original_name=item.upload.filename[:200],
+            created_at=submitted_at,
+        ) for item in checked])
+        audit_record(action="kyc.submission_import", obj=submission, actor=reviewer, reason=why, after={
+            "client": str(client.code), "decision": decision, "submitted_at": submitted_at.isoformat(),
+            "decided_at": decided_at.isoformat(), "can_resubmit": bool(can_resubmit), "documents": [
+                {"kind": c.doc.kind, "side": c.doc.side, "sha256": c.upload.sha256, "size": c.upload.size,
+                 "content_type": c.upload.content_type} for c in checked]})
+    except BaseException:
+        _files_remove(written)
+        raise
+    return submission
+
+
+def _checked(documents: Sequence[DocumentIn], *, decision: str, reason: str, submitted_at: datetime,
+             decided_at: datetime) -> list[_Checked]:
+    """Every file and value checked, or ValidationFailed (UploadRefused for files) naming each."""
+    errors = FieldErrors()
+    if decision not in IMPORTED_DECISIONS:
+        errors.add("decision", gettext("Only an approval or a rejection is imported."))
+    if decision == SubmissionStatus.REJECTED and not (reason or "").strip():
+        errors.add("reason", gettext("Say why the verification was rejected."))
+    now = timezone.now()
+    for name, at in (("submitted_at", submitted_at), ("decided_at", decided_at)):
+        if at.tzinfo is None or at > now:
+            errors.add(name, gettext("A past time with its time zone."))
+    if not errors and decided_at < submitted_at:
+        errors.add("decided_at", gettext("The decision cannot come before the documents were sent."))
+    checked: list[_Checked] = []
+    file_errors = FieldErrors()
+    for index, doc in enumerate(documents):
+        try:
+            checked.append(_document_checked(doc, doc.field or f"documents[{index}]"))
+        except UploadRefused as refused:
+            for field_name, messages in refused.fields.items():
+                for message in messages:
+                    file_errors.add(field_name, message)
+    if file_errors:
+        raise UploadRefused(fields={**errors.fields, **file_errors.fields})
+    errors.raise_if_any()
+    return checked
+
+
+def _profile_follow(profile: KycProfile, submission: Submission, *, decision: str, why: str, can_resubmit: bool) -> None:
+    """The verification moves as the old system moved it: to pending when the documents came (unless
+    it is), then to the decision, each dated then; an approval over an approval changes nothing."""
+    reviewer = submission.reviewer
+    if decision == SubmissionStatus.APPROVED and profile.status == KycStatus.APPROVED:
+        return
+    if profile.status != KycStatus.PENDING:
+        _status_set(profile, KycStatus.PENDING, actor=reviewer, reason=why, submission=submission,
+                    reopen=profile.status == KycStatus.APPROVED, at=submission.submitted_at)
+    if decision == SubmissionStatus.APPROVED:
+        profile.level, profile.verified_at, profile.can_resubmit = LEVEL, submission.decided_at, True
+        _status_set(profile, KycStatus.APPROVED, actor=reviewer, reason=why, submission=submission,
+                    at=submission.decided_at)
+    else:
+        profile.can_resubmit = bool(can_resubmit)
+        _status_set(profile, KycStatus.REJECTED, actor=reviewer, reason=why, submission=submission,
+                    at=submission.decided_at)
+
+
 __all__ = [
     "DocumentIn", "ExpiryReport", "document_view_record", "ReviewRefused", "SubmissionRefused", "kyc_expiry_run", "kyc_policy_save",
     "kyc_profile_save", "questionnaire_submit", "staff_reviewers", "submission_approve", "submission_assign", "submission_checks_record",
@@ -820,4 +950,6 @@ __all__ = [
     "upload_read", "upload_validate",
     # erasure of a person's data (compliance.erasure)
     "kyc_records_erase",
+    # a migration's history (integrations.moving_in)
+    "kyc_submission_import",
 ]

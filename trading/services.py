@@ -613,3 +613,8 @@ def trading_group_book_set(*, actor: User | None, server: PlatformServer, group:
     audit_record(action="trading.group_book_set", obj=server, actor=actor, before=before,
                  after={"group": name, "book": book})
     return current
+
+
+# A migration's deal history (trading.deal_history), for integrations.moving_in.
+from trading.deal_history import DealsImported as DealsImported  # noqa: E402
+from trading.deal_history import trading_deals_import as trading_deals_import  # noqa: E402
