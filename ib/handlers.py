@@ -111,7 +111,7 @@ def dispute_alert(event: Event) -> None:
 
 @subscribe("ib.dispute_decided")
 def dispute_answer_mail(event: Event) -> None:
-    """The partner (its portal login's address) is mailed the IB manager's answer, in its brand's language."""
+    """The partner (its portal login's address) is mailed the IB manager's answer, in the partner's language."""
     from django.conf import settings
     from django.core.mail import EmailMessage
     from django.template.loader import render_to_string
@@ -121,6 +121,7 @@ def dispute_answer_mail(event: Event) -> None:
     from crm.lib.payloads import event_data
     from crm.lib.public_url import public_url
     from ib.models import CommissionDispute, DisputeState, PartnerLogin
+    from ib.partner_reset import partner_language
 
     code = event_data(event).get("dispute")
     if not code:
@@ -132,7 +133,7 @@ def dispute_answer_mail(event: Event) -> None:
     values = {"partner": dispute.partner, "brand": dispute.brand, "dispute": dispute,
               "upheld": dispute.state == DisputeState.UPHELD,
               "link": public_url(reverse("partners:disputes"))}
-    with override(dispute.brand.default_language or settings.LANGUAGE_CODE):
+    with override(partner_language(dispute.partner)):
         subject = render_to_string("emails/ib/dispute_answered_subject.txt", values)
         body = render_to_string("emails/ib/dispute_answered.txt", values)
     EmailMessage(" ".join(subject.split()), body, settings.DEFAULT_FROM_EMAIL, [login.email]).send()

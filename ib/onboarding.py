@@ -55,6 +55,7 @@ from ib.models import (
     PartnerStatus,
     PlanAssignment,
 )
+from ib.partner_reset import partner_language
 
 MAX_EXPECTED_CLIENTS = 100_000
 MAX_COUNTRIES = 50
@@ -463,9 +464,7 @@ def partner_welcome_mail_send(login_id: int) -> bool:
     login = PartnerLogin.objects.select_related("partner", "brand").filter(pk=login_id).first()
     if login is None or not login.is_active or login.partner.status != PartnerStatus.ACTIVE:
         return False
-    application = PartnerApplication.objects.filter(partner=login.partner).first()
-    language = (application.language if application else "") or login.brand.default_language
-    _send(template="partner_welcome", to=login.email, language=language, values={
+    _send(template="partner_welcome", to=login.email, language=partner_language(login.partner), values={
         "partner": login.partner, "brand": login.brand, "minutes": settings.PASSWORD_RESET_MINUTES,
         "link": public_url(reset_link(login)),
         "login_url": public_url(reverse("partners:login_brand", args=[login.brand.code]))})
@@ -477,7 +476,10 @@ def partner_invitation_mail_send(invitation_id: int) -> bool:
                   .filter(pk=invitation_id, status=InvitationStatus.SENT).first())
     if invitation is None or invitation.expires_at <= timezone.now():
         return False
-    _send(template="partner_invitation", to=invitation.email, language=invitation.brand.default_language, values={
+    # The inviting partner's language for a sub-partner (they are likely to share it), else the brand's.
+    inviter = invitation.invited_by_partner
+    language = partner_language(inviter) if inviter is not None else invitation.brand.default_language
+    _send(template="partner_invitation", to=invitation.email, language=language, values={
         "brand": invitation.brand, "invitation": invitation, "inviter": invitation.invited_by_partner,
         "link": public_url(reverse("partners:join", args=[invitation_token(invitation)]))})
     return True

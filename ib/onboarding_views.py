@@ -19,8 +19,9 @@ from crm.permissions import AuthedRequest, page_permission_required, visible_bra
 from crm.views.ui import render_page
 from crm.views.ui.forms import apply_domain_errors
 from ib import onboarding, services
-from ib.forms import ApplicationApproveForm, ApplicationRejectForm, LinkForm, PartnerNewForm
+from ib.forms import ApplicationApproveForm, ApplicationRejectForm, PartnerNewForm
 from ib.models import ApplicationStatus, MarketingMethod, PartnerApplication
+from ib.partner_forms import LinkForm
 from ib.permissions import application_get_for_user, application_queryset_for_user, partner_get_for_user
 
 MANAGE = services.MANAGE

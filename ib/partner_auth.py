@@ -101,8 +101,8 @@ def current_partner_login(request: PartnerPageRequest) -> PartnerLogin | None:
 
 
 def partner_page(view: View) -> View:
-    """Every partner portal page: its language active (?lang=, remembered), request.partner_login
-    and request.partner set (or None)."""
+    """Every partner portal page: its language active (?lang=, remembered in the portal's session
+    and Django's language cookie), request.partner_login and request.partner set (or None)."""
 
     @functools.wraps(view)
     def wrapper(request: PartnerPageRequest, *args: Any, **kwargs: Any) -> HttpResponse:
@@ -116,6 +116,10 @@ def partner_page(view: View) -> View:
                 response.render()
         if changed:
             SESSION.save_if_new_key(request, response)
+            # Remembered beyond the portal's session too, as the room does (portal.auth.language_keep):
+            # Django's language cookie, read by the public pages and after signing out.
+            response.set_cookie(settings.LANGUAGE_COOKIE_NAME, language, max_age=365 * 24 * 3600, path="/",
+                                secure=request.is_secure(), httponly=True, samesite="Lax")
         response.headers.setdefault("Content-Language", language)
         return response
 

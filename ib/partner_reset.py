@@ -32,7 +32,7 @@ from crm.lib.public_url import public_url
 from crm.lib.ratelimit import rate_hit, rate_key
 from crm.models import Brand
 from ib.exceptions import PartnerLoginThrottled, ResetLinkRefused
-from ib.models import PartnerLogin, PartnerStatus
+from ib.models import Partner, PartnerApplication, PartnerLogin, PartnerStatus
 
 
 class PartnerResetTokens(PasswordResetTokenGenerator):
@@ -75,14 +75,25 @@ def partner_password_reset_request(*, brand: Brand, email: str, ip: str | None) 
             task_send_on_commit("ib.tasks.partner_reset_mail", login.pk, robust=True)
 
 
+def partner_language(partner: Partner) -> str:
+    """The language a partner is written to in: the one it applied in, else its own client record's
+    (a partner who trades with the brand too), else its brand's."""
+    application = PartnerApplication.objects.filter(partner=partner).only("language").first()
+    language = application.language if application is not None else ""
+    if not language and partner.client is not None:
+        language = partner.client.language
+    return language or partner.brand.default_language or settings.LANGUAGE_CODE
+
+
 def partner_reset_mail_send(login_id: int) -> bool:
-    """Make the link and mail it, in the brand's language; False when there is no one to write to."""
+    """Make the link and mail it, in the partner's language; False when there is no one to write to."""
+
     login = PartnerLogin.objects.select_related("partner", "brand").filter(pk=login_id).first()
     if login is None or not _may_reset(login):
         return False
     values = {"partner": login.partner, "brand": login.brand, "minutes": settings.PASSWORD_RESET_MINUTES,
               "link": public_url(reset_link(login))}
-    with override(login.brand.default_language or settings.LANGUAGE_CODE):
+    with override(partner_language(login.partner)):
         subject = render_to_string("emails/ib/partner_reset_subject.txt", values)
         body = render_to_string("emails/ib/partner_reset.txt", values)
     EmailMessage(" ".join(subject.split()), body, settings.DEFAULT_FROM_EMAIL, [login.email]).send()

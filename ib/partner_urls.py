@@ -5,7 +5,6 @@ from __future__ import annotations
 from django.urls import URLPattern, URLResolver, path, register_converter
 
 from ib import partner_views as views
-from ib import settlement_views
 from ib.models import LINE_KEY_RE
 
 
@@ -41,7 +40,7 @@ urlpatterns: list[URLPattern | URLResolver] = [
     path("partners/disputes/", views.dispute_list, name="disputes"),
     path("partners/postbacks/", views.postback_log, name="postbacks"),
 
-    path("partners/payouts/", settlement_views.partner_payouts, name="payouts"),
+    path("partners/payouts/", views.payouts, name="payouts"),
     path("partners/links/<str:code>/qr.<str:fmt>", views.link_qr, name="link_qr"),
     path("partners/banners/", views.banners, name="banners"),
     # Public (no login): the image a partner's site shows.

@@ -26,19 +26,9 @@ from crm.lib.paginator import CappedPaginator
 from crm.lib.public_url import public_url
 from crm.models import Brand
 from crm.views.ui.forms import apply_domain_errors
-from ib import disputes, onboarding, partner_reset, postbacks, selectors, services
+from ib import disputes, onboarding, partner_reset, postbacks, selectors, services, settlement
 from ib.commissions import period_before
-from ib.forms import (
-    DisputeForm,
-    JoinForm,
-    LinkForm,
-    PartnerApplicationForm,
-    PartnerLoginForm,
-    PartnerNewPasswordForm,
-    PartnerResetForm,
-    SubPartnerInviteForm,
-)
-from ib.models import DisputeState, LinkKind
+from ib.models import DisputeState, LinkKind, PayoutState
 from ib.partner_auth import (
     BRAND_COOKIE,
     PartnerPageRequest,
@@ -47,6 +37,17 @@ from ib.partner_auth import (
     partner_page,
     partner_session_login,
     partner_session_logout,
+)
+from ib.partner_forms import (
+    DisputeForm,
+    JoinForm,
+    LinkForm,
+    PartnerApplicationForm,
+    PartnerLoginForm,
+    PartnerNewPasswordForm,
+    PartnerResetForm,
+    PayoutRequestForm,
+    SubPartnerInviteForm,
 )
 from ib.views import link_qr_image
 
@@ -488,3 +489,28 @@ def sub_partner_invite(request: PartnerRequest) -> HttpResponse:
             messages.success(request, gettext("The invitation was sent to %(email)s.") % {"email": invitation.email})
             return HttpResponseRedirect(reverse("partners:network"))
     return _network_page(request, form, status=400)
+
+
+@require_http_methods(["GET", "POST"])
+@partner_login_required
+def payouts(request: PartnerRequest) -> HttpResponse:
+    """The partner's settled balances and its payout requests; a new request."""
+    partner = request.partner
+    balances = settlement.payable_balances(partner)
+    form = PayoutRequestForm(request.POST or None, currencies=[b.currency for b in balances])
+    status = 200
+    if request.method == "POST":
+        status = 400
+        if form.is_valid():
+            try:
+                payout = settlement.payout_request(partner=partner, amount=form.cleaned_data["amount"],
+                                                   currency=form.cleaned_data["currency"])
+            except DomainError as error:
+                apply_domain_errors(form, error)
+            else:
+                messages.success(request, gettext("Paid to your wallet.") if payout.state == PayoutState.PAID
+                                 else gettext("Requested; finance will pay it."))
+                return HttpResponseRedirect(reverse("partners:payouts"))
+    return render(request, "ib/partner_portal/payouts.html", _ctx(
+        request, form=form, balances=balances, payouts=list(partner.payouts.order_by("-requested_at", "-id")[:50])),
+        status=status)

@@ -1,6 +1,6 @@
 """Pages of settlement: the IB manager's commission runs (list, detail, settle), finance's list of
-partner payout requests (pay, reject), and the partner portal's payout page. Thin: parse, fetch
-and authorise, call one service of ib.settlement, render."""
+partner payout requests (pay, reject). The partner portal's payout page is ib.partner_views.payouts.
+Thin: parse, fetch and authorise, call one service of ib.settlement, render."""
 
 from __future__ import annotations
 
@@ -11,11 +11,10 @@ from typing import Any
 from django import forms
 from django.contrib import messages
 from django.http import Http404, HttpResponse, HttpResponseRedirect
-from django.shortcuts import render
 from django.urls import reverse
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
-from django.views.decorators.http import require_GET, require_http_methods, require_POST
+from django.views.decorators.http import require_GET, require_POST
 
 from crm.exceptions import DomainError, NotFound
 from crm.models import Brand
@@ -25,7 +24,6 @@ from crm.views.ui.forms import apply_domain_errors
 from ib import commissions, settlement
 from ib.forms import RunStartForm, SettlementForm
 from ib.models import Partner, PartnerPayout, PayoutState, PlanVersion, RunStatus
-from ib.partner_auth import PartnerRequest, partner_login_required
 from ib.views import MANAGE, _detail, _partner_or_404
 
 RUNS_PER_PAGE = 200
@@ -227,42 +225,3 @@ def partner_settlement(request: AuthedRequest, code: Any) -> HttpResponse:
             messages.success(request, gettext("Settlement settings saved."))
             return HttpResponseRedirect(reverse("ib_partner_detail", args=[partner.code]))
     return _detail(request, partner, settlement_form=form, status=400)
-
-
-# --- the partner portal: payouts -----------------------------------------------------------------------
-
-class PayoutRequestForm(forms.Form):
-    currency = forms.ChoiceField(label=_("Currency"), choices=())
-    amount = forms.CharField(label=_("Amount"), max_length=40)
-
-    def __init__(self, *args: Any, currencies: list[str], **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        field = self.fields["currency"]
-        assert isinstance(field, forms.ChoiceField)
-        field.choices = [(c, c) for c in currencies]
-
-
-@require_http_methods(["GET", "POST"])
-@partner_login_required
-def partner_payouts(request: PartnerRequest) -> HttpResponse:
-    partner = request.partner
-    balances = settlement.payable_balances(partner)
-    form = PayoutRequestForm(request.POST or None, currencies=[b.currency for b in balances])
-    status = 200
-    if request.method == "POST":
-        status = 400
-        if form.is_valid():
-            try:
-                payout = settlement.payout_request(partner=partner, amount=form.cleaned_data["amount"],
-                                                   currency=form.cleaned_data["currency"])
-            except DomainError as error:
-                apply_domain_errors(form, error)
-            else:
-                messages.success(request, gettext("Paid to your wallet.") if payout.state == PayoutState.PAID
-                                 else gettext("Requested; finance will pay it."))
-                return HttpResponseRedirect(reverse("partners:payouts"))
-    login = request.partner_login
-    return render(request, "ib/partner_portal/payouts.html", {
-        "brand": login.brand, "partner_login": login, "partner": partner, "form": form, "balances": balances,
-        "payouts": list(partner.payouts.order_by("-requested_at", "-id")[:50]),
-    }, status=status)

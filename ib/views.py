@@ -35,7 +35,7 @@ from crm.views.ui.listing import form_problems
 from ib import postbacks, selectors, services
 from ib.commissions import period_before
 from ib.filters import PartnerFilter
-from ib.forms import LinkForm, MoveForm, PostbackForm, ReasonForm, ReattributeForm, ResolveForm
+from ib.forms import MoveForm, PostbackForm, ReasonForm, ReattributeForm, ResolveForm
 from ib.models import (
     ApplicationStatus,
     AttributionConflict,
@@ -45,6 +45,7 @@ from ib.models import (
     PostbackStatus,
     TrackingLink,
 )
+from ib.partner_forms import LinkForm
 from ib.permissions import (
     application_queryset_for_user,
     conflict_get_for_user,

@@ -160,14 +160,15 @@ def surface_messages(surfaces: tuple[str, ...]) -> list[Entry]:
         return parse_po((root / "locale" / "xx" / "LC_MESSAGES" / "django.po").read_text(encoding="utf-8"))
 
 
-def choice_messages() -> list[Entry]:
-    """The labels of CHOICES, as written in the code (read in English, which no catalogue translates)."""
+def choice_messages(choices: tuple[tuple[str, str], ...] = CHOICES) -> list[Entry]:
+    """The labels of CHOICES (or `choices`), as written in the code (read in English, which no catalogue
+    translates)."""
     from django.apps import apps
     from django.utils import translation
 
     found: dict[str, Entry] = {}
     with translation.override("en"):
-        for model, name in CHOICES:
+        for model, name in choices:
             for _value, label in apps.get_model(model)._meta.get_field(name).choices or ():
                 found.setdefault(str(label), Entry(msgid=str(label)))
     return list(found.values())
