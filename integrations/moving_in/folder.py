@@ -19,8 +19,9 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-FILES = ("staff.csv", "clients.csv", "kyc.csv", "accounts.csv", "notes.csv", "calls.csv", "tasks.csv", "balances.csv",
-         "transactions.csv", "withdrawals.csv")
+FILES = ("staff.csv", "clients.csv", "kyc.csv", "kyc_documents.csv", "accounts.csv", "deals.csv", "notes.csv",
+         "calls.csv", "tasks.csv", "balances.csv", "transactions.csv", "withdrawals.csv")
+DOCUMENTS_DIR = "documents"  # KYC files in an uploaded archive: documents/<name>, as kyc_documents.csv names them
 MAX_ZIP_BYTES = 200 * 1024 * 1024
 TRUE_WORDS = frozenset({"1", "y", "yes", "true", "t", "on", "x"})
 FALSE_WORDS = frozenset({"", "0", "n", "no", "false", "f", "off"})
@@ -239,7 +240,8 @@ class Folder:
 
 def zip_extract(archive: Path, target: Path) -> Path:
     """Unpack an uploaded export into `target` (only its files, flattened: no path of the archive is
-    trusted) and return the folder that holds clients.csv."""
+    trusted; KYC files of a folder named documents/ into target/documents/) and return the folder
+    that holds clients.csv."""
     if archive.stat().st_size > MAX_ZIP_BYTES:
         raise FolderUnreadable("the archive is larger than 200 MB")
     target.mkdir(parents=True, exist_ok=True)
@@ -250,13 +252,16 @@ def zip_extract(archive: Path, target: Path) -> Path:
             total = 0
             for name in names:
                 base = Path(name).name
-                if base not in wanted:
+                document = Path(name).parent.name == DOCUMENTS_DIR and base not in ("", ".", "..")
+                if base not in wanted and not document:
                     continue
                 info = zf.getinfo(name)
                 total += info.file_size
                 if total > MAX_ZIP_BYTES * 5:
                     raise FolderUnreadable("the archive unpacks to more than 1 GB")
-                (target / base).write_bytes(zf.read(name))
+                if document:
+                    (target / DOCUMENTS_DIR).mkdir(exist_ok=True)
+                (target / (f"{DOCUMENTS_DIR}/{base}" if document else base)).write_bytes(zf.read(name))
     except zipfile.BadZipFile:
         raise FolderUnreadable("the file is not a zip archive") from None
     return target

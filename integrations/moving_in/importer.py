@@ -57,6 +57,7 @@ from crm.services import (
 )
 from ib.importer import ImportFailed, ib_import
 from integrations.models import ImportedRef
+from integrations.moving_in import deals, kyc_documents
 from integrations.moving_in.folder import Folder, Problem, Row, time_parse
 from kyc.services import kyc_approval_import
 from leads.calls import call_log
@@ -182,9 +183,9 @@ class CrmImport:
                     brand=self.brand, source=self.source)}
                 self._staff(files["staff.csv"])
                 self._clients(files["clients.csv"])
-                for row in files["kyc.csv"]:
-                    self._row("kyc", row, self._kyc_row)
+                kyc_documents.kyc_import(self, files["kyc.csv"])
                 self._accounts(files["accounts.csv"])
+                deals.deals_import(self)
                 self._notes(files["notes.csv"])
                 self._calls(files["calls.csv"])
                 self._tasks(files["tasks.csv"])
@@ -743,8 +744,8 @@ class _RowFailed(Exception):  # noqa: N818 (rolls back a row whose checks found 
 
 
 _FILE_ORDER = {name: index for index, name in enumerate(
-    ("mapping.json", "staff.csv", "clients.csv", "kyc.csv", "accounts.csv", "notes.csv", "calls.csv", "tasks.csv",
-     "balances.csv", "transactions.csv", "withdrawals.csv", "ib.json"))}
+    ("mapping.json", "staff.csv", "clients.csv", "kyc.csv", "kyc_documents.csv", "accounts.csv", "deals.csv",
+     "notes.csv", "calls.csv", "tasks.csv", "balances.csv", "transactions.csv", "withdrawals.csv", "ib.json"))}
 # The services' field names that are another column of the files.
 _COLUMN_OF = {"full_name": "name", "role_code": "role", "registered_at": "created_at", "body": "text",
               "assignee": "assignee", "due_at": "due_at", "owner": "owner", "login": "login"}
