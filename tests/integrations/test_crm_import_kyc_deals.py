@@ -164,3 +164,18 @@ def test_staff_find_the_imported_client_by_the_old_id_in_the_search(
     login_verified(client, outsider)
     page = client.get("/search/", {"q": "C0001"}).content.decode()
     assert "Alice Archer" not in page and "No clients match" in page
+
+
+def test_compliance_reads_the_imported_rejection_and_opens_its_document(
+        world: Any, export: Path, client: Any, login_verified: Any) -> None:
+    run(world, export)
+    rejected = Submission.objects.get(client=alice(), status="rejected")
+    login_verified(client, world.admin)
+
+    page = client.get(reverse("kyc_submission", args=[rejected.code])).content.decode()
+    opened = client.get(reverse("kyc_document", args=[rejected.documents.get().code]))
+
+    assert "The passport photo is cut off" in page
+    assert opened.status_code == 200
+    assert b"".join(opened.streaming_content if opened.streaming else [opened.content]) == (
+        export / "documents" / "C0001-passport.png").read_bytes()
