@@ -3,7 +3,7 @@ pages, the public application and agreement, the support pages partners use, the
 the errors of the services those pages call, and every mail to a partner) is translated, with no
 untranslated or fuzzy entry; the translations keep the placeholders; the compiled catalogues are the
 ones in the repository; the switch's language is remembered; amounts and dates follow the page's
-language.
+language; and a partner's mails are in the partner's language.
 
 The portal's own catalogue is ib/locale/<locale>/LC_MESSAGES/django.po: it holds the partner messages
 that the other catalogues (the trader's room's, support's, trading's, the core's) do not translate
@@ -19,10 +19,15 @@ import shutil
 
 import pytest
 from django.conf import settings
+from django.core import mail
 from django.test import Client as HttpClient
+from django.utils import translation
 from django.utils.translation import to_locale
 
-from ib.models import MarketingMethod
+from ib import commissions as cs
+from ib import onboarding, partner_reset
+from ib.models import MarketingMethod, PartnerLogin
+from tests.ib.test_onboarding import apply, run_mail_tasks
 from tests.ib.test_partner_portal import portal_world, sign_in
 from tests.portal.translations import (
     REPO_ROOT,
@@ -81,7 +86,7 @@ CHOICES = (
 CATALOGUES = ("locale", "crm/locale", "trading/locale", "ib/locale", "support/locale", "portal/locale")
 OTHERS = tuple(folder for folder in CATALOGUES if folder != "ib/locale")
 
-COMPLETE: tuple[str, ...] = ()
+COMPLETE: tuple[str, ...] = ("es",)
 
 LANGUAGES = tuple(code for code, _name in settings.LANGUAGES if code != settings.LANGUAGE_CODE)
 PLACEHOLDER = re.compile(r"%\(\w+\)[sd]|%%|\{\w*\}")
@@ -197,3 +202,22 @@ def test_amounts_and_dates_on_the_partner_s_pages_follow_the_language(world):
     amounts = {language: re.findall(r"data-amount>([^<]*)<", page) for language, page in pages.items()}
     assert "2.00\u00a0USD" in amounts["en"] and "2,00\u00a0USD" in amounts["de"]
     assert "04/03/2024" in pages["en"] and "04.03.2024" in pages["de"]  # the line's date (engine_world's March)
+
+
+def test_a_partner_s_mails_are_in_the_language_it_applied_in(ib, settings, django_capture_on_commit_callbacks):
+    settings.CRM_PUBLIC_URL = "https://crm.example.com"
+    plan = cs.plan_create(actor=ib.manager, brand=ib.brand, name="Standard", currency="USD")
+    application = apply(ib.brand, language="es")
+    with django_capture_on_commit_callbacks() as callbacks:
+        partner = onboarding.application_approve(actor=ib.manager, application=application, plan=plan)
+    run_mail_tasks(callbacks)
+    [welcome] = mail.outbox
+    assert welcome.subject == f"Bienvenido al programa de socios de {ib.brand.name}"
+    assert "Abra este enlace para elegir su contraseña" in welcome.body
+
+    # Asked for from a page in another language, or sent by the system: still the partner's own.
+    with translation.override("de"):
+        assert partner_reset.partner_reset_mail_send(PartnerLogin.objects.get(partner=partner).pk)
+
+    assert mail.outbox[-1].subject == f"Su contraseña de socio en {ib.brand.name}"
+    assert "El enlace funciona una sola vez" in mail.outbox[-1].body
