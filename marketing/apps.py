@@ -63,10 +63,13 @@ def _permissions() -> dict[str, list[str]]:
                  "marketing.send_campaign"]
     # Sequences (drips): the marketing role writes, pauses and resumes them; compliance reads them.
     sequences = ["marketing.view_sequence", "marketing.add_sequence", "marketing.change_sequence"]
+    # The suppression list: the marketing role adds and lifts; compliance reads it.
+    suppressions = ["marketing.view_suppression", "marketing.add_suppression", "marketing.delete_suppression"]
     return {
-        RoleCode.ADMIN: [*work, *risk, *campaigns, *sequences],
-        RoleCode.COMPLIANCE: [*work, *risk, "marketing.view_campaign", "marketing.view_sequence"],
-        RoleCode.MARKETING: [*work, *campaigns, *sequences, "crm.view_notification"],
+        RoleCode.ADMIN: [*work, *risk, *campaigns, *sequences, *suppressions],
+        RoleCode.COMPLIANCE: [*work, *risk, "marketing.view_campaign", "marketing.view_sequence",
+                              "marketing.view_suppression"],
+        RoleCode.MARKETING: [*work, *campaigns, *sequences, *suppressions, "crm.view_notification"],
     }
 
 
@@ -99,5 +102,13 @@ def _navigation() -> list[Any]:
             "clock",
             permission="marketing.view_sequence",
             order=302,
+        ),
+        NavItem(
+            "marketing_suppressions",
+            _("Suppression list"),
+            "marketing_suppressions",
+            "slash",
+            permission="marketing.view_suppression",
+            order=303,
         ),
     ]

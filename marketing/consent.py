@@ -229,6 +229,24 @@ def suppress(
     return row
 
 
+def suppression_lift(*, actor: Any, suppression: Suppression, reason: str) -> None:
+    """Lift a suppression (the address may be sent marketing again, if its holder consents): the
+    reason is required and recorded with what the suppression was, in the audit log."""
+    reason = (reason or "").strip()
+    if not reason:
+        raise ValidationFailed(fields={"reason": [gettext("Say why the suppression is lifted.")]})
+    with transaction.atomic():
+        locked = Suppression.objects.select_for_update().filter(pk=suppression.pk).first()
+        if locked is None:
+            raise NotFound(gettext("This suppression was lifted already."))
+        audit_record(action="marketing.suppression_lifted", obj=locked, brand=locked.brand_id,
+                     actor=actor if getattr(actor, "pk", None) else None,
+                     before={"channel": locked.channel, "reason": locked.reason, "source": locked.source,
+                             "at": locked.at.isoformat()},
+                     after={"lifted_because": reason[:500]})
+        locked.delete()
+
+
 # -- unsubscribe links ----------------------------------------------------------------------------------
 
 

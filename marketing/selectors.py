@@ -7,9 +7,11 @@ from typing import Any
 
 from django.db.models import QuerySet
 
+from crm.lib.fieldcrypt import keyed_hashes
+from crm.permissions import visible_brands
 from marketing.consent import consent_state
 from marketing.engine import definition_count, definition_member_ids
-from marketing.models import Segment, SegmentSnapshot
+from marketing.models import Channel, Segment, SegmentSnapshot, Suppression
 
 
 def marketing_email_consent(*, client: Any) -> bool:
@@ -33,3 +35,20 @@ def snapshot_member_ids(*, snapshot: SegmentSnapshot) -> list[int]:
 
 def snapshots_of(*, segment: Segment) -> QuerySet[SegmentSnapshot]:
     return segment.snapshots.select_related("version", "taken_by")
+
+
+def suppressions_for_user(user: Any, *, address: str = "", channel: str = "") -> QuerySet[Suppression]:
+    """The suppressions of the brands `user` works with, newest first; of one channel, or of one
+    address (matched by its keyed hash, as the sends' check does: an email in any case, a phone in
+    any notation)."""
+    rows = Suppression.objects.filter(brand__in=visible_brands(user)).select_related("brand")
+    if channel in Channel.values:
+        rows = rows.filter(channel=channel)
+    if address:
+        email, phone = keyed_hashes(address, kind="email"), keyed_hashes(address, kind="phone")
+        rows = rows.filter(email_hash__in=email or ["-"]) | rows.filter(phone_hash__in=phone or ["-"])
+    return rows.order_by("-at", "-id")
+
+
+def suppression_get_for_user(user: Any, pk: int) -> Suppression | None:
+    return suppressions_for_user(user).filter(pk=pk).first()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.urls import URLPattern, URLResolver, include, path
 
-from marketing import campaign_views, sequence_views, views
+from marketing import campaign_views, sequence_views, suppression_views, views
 
 urlpatterns: list[URLPattern | URLResolver] = [
     path("", include("marketing.consent_urls")),  # the public unsubscribe link, the mail provider's webhook
@@ -52,6 +52,12 @@ urlpatterns: list[URLPattern | URLResolver] = [
         "marketing/sequences/<uuid:code>/resume/",
         sequence_views.sequence_resume,
         name="marketing_sequence_resume",
+    ),
+    path("marketing/suppressions/", suppression_views.suppression_list, name="marketing_suppressions"),
+    path(
+        "marketing/suppressions/<int:pk>/lift/",
+        suppression_views.suppression_lift_view,
+        name="marketing_suppression_lift",
     ),
     # The recipients' signed links: the open pixel and the click redirect (no login).
     path("m/o/<str:token>/", campaign_views.campaign_open, name="marketing_campaign_open"),
