@@ -159,6 +159,15 @@ class HomePanel:
     order: int = 100
 
 
+@dataclass(frozen=True)
+class SearchExtra:
+    """Matches an app adds to the top bar's search dropdown: `find(user, q)` gives objects with
+    `client` (in the user's scope) and `why` (a line saying what matched), shown above the names'."""
+
+    key: str
+    find: Callable[[Any, str], list[Any]]
+
+
 def _ordered(item: Any) -> tuple[int, str]:
     return (getattr(item, "order", 500), str(getattr(item, "key", None) or getattr(item, "code", "")
                                              or getattr(item, "name", "")))
@@ -173,6 +182,7 @@ PLAYBOOK_TEMPLATES: Registry[PlaybookTemplate] = Registry("playbook templates", 
 TIMELINE: Registry[TimelineKind] = Registry("timeline labels", key=lambda k: k.name)
 PROFILE_TABS: Registry[ClientTab] = Registry("profile tabs", key=lambda t: t.key, order=lambda t: (t.order, t.key))
 HOME_PANELS: Registry[HomePanel] = Registry("home panels", key=lambda p: p.key, order=lambda p: (p.order, p.key))
+SEARCH_EXTRAS: Registry[SearchExtra] = Registry("search extras", key=lambda s: s.key)
 
 
 def contribute(

@@ -38,6 +38,10 @@ class IntegrationsConfig(AppConfig):
         from integrations.moving_in.jobs import COUNT_LABELS, JOB_KIND
 
         job_kind_register(JOB_KIND, label=_("Move-in from another CRM"), counts=COUNT_LABELS)
+        from crm.registry import SEARCH_EXTRAS, SearchExtra
+        from integrations.moving_in.search import old_id_search_extra
+
+        SEARCH_EXTRAS.register(SearchExtra(key="old_id", find=old_id_search_extra))  # old ids in the top search
         from integrations import metrics
 
         metrics.register()  # open deliveries by status on /metrics

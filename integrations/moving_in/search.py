@@ -2,8 +2,8 @@
 old id, or the old id of anything imported for a client: a KYC verification, a withdrawal, a
 transaction's reference) in the top bar's search and gets the client, if they may see them.
 
-The core's search knows no app; its dropdown shows what this adds through the `old_id_matches`
-template tag (integrations.templatetags.moving_in). The lookup is the ImportedRef's old-id index,
+The core's search knows no app; its dropdown shows what this registers (crm.registry.SEARCH_EXTRAS,
+from IntegrationsConfig.ready). The lookup is the ImportedRef's old-id index,
 then the clients through the user's scope (crm.permissions.client_queryset_for_user), so a client
 outside the user's book is not found, just as the search does not find them by name.
 """
@@ -12,6 +12,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any
+
+from django.utils.translation import gettext
 
 from crm.models import Client
 from crm.permissions import client_queryset_for_user
@@ -27,6 +29,10 @@ class OldIdMatch:
     source: str  # the old system's name (mapping.json's source)
     kind: str  # what had the old id: client, kyc, withdrawal, transaction ...
     old_id: str
+
+    @property
+    def why(self) -> str:
+        return gettext("Old id %(old_id)s in %(source)s") % {"old_id": self.old_id, "source": self.source}
 
 
 def imported_client_search(*, user: Any, q: str, limit: int = LIMIT) -> list[OldIdMatch]:
@@ -48,3 +54,10 @@ def imported_client_search(*, user: Any, q: str, limit: int = LIMIT) -> list[Old
         if client is not None and client.code not in found:
             found[client.code] = OldIdMatch(client=client, source=ref.source, kind=ref.kind, old_id=ref.old_id)
     return list(found.values())[:limit]
+
+
+def old_id_search_extra(user: Any, q: str) -> list[OldIdMatch]:
+    """The search dropdown's extra (crm.registry.SEARCH_EXTRAS): nothing for a user not signed in."""
+    if user is None or not getattr(user, "is_authenticated", False):
+        return []
+    return imported_client_search(user=user, q=q)

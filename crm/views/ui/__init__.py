@@ -22,6 +22,7 @@ from crm import selectors, services
 from crm.exceptions import DomainError, NotAllowed, NotFound
 from crm.models import Client
 from crm.permissions import AuthedRequest, client_get_for_user
+from crm.registry import SEARCH_EXTRAS
 
 SEARCH_DROPDOWN_LIMIT = 10
 
@@ -90,5 +91,6 @@ def client_search(request: AuthedRequest) -> HttpResponse:
     """The top bar's search dropdown: up to ten clients in the user's scope."""
     q = (request.GET.get("q") or "").strip()[:100]
     results = selectors.client_search(user=request.user, q=q, limit=SEARCH_DROPDOWN_LIMIT) if q else []
-    services.access_search_record(actor=request.user, where="search", query=q, rows=len(results))
-    return render(request, "crm/clients/_search_results.html", {"q": q, "results": results})
+    extras = [match for extra in SEARCH_EXTRAS for match in extra.find(request.user, q)] if q else []
+    services.access_search_record(actor=request.user, where="search", query=q, rows=len(results) + len(extras))
+    return render(request, "crm/clients/_search_results.html", {"q": q, "results": results, "extras": extras})
