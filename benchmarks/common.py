@@ -685,7 +685,9 @@ def record(benchmark: str, *, value: float, unit: str, limit: float | None, goal
     baseline could not be measured (printed only when given)."""
     if ratio is None and limit:
         ratio = value / limit
-    figure = Figure(benchmark, _round(value) or 0.0, unit, _round(limit), _round(ratio), goal, size, reason)
+    # A count (an int: clients whose balances differ) is printed as one, not as a float.
+    shown = value if isinstance(value, int) and not isinstance(value, bool) else (_round(value) or 0.0)
+    figure = Figure(benchmark, shown, unit, _round(limit), _round(ratio), goal, size, reason)
     _figures.append(figure)
     log(f"{benchmark}: {figure.value} {unit} (limit {figure.limit}, ratio {figure.ratio}; goal {goal})")
     return figure
