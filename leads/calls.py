@@ -26,12 +26,14 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Mapping
+import uuid
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import quote
 
+from django.apps import apps
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import URLValidator
@@ -40,15 +42,16 @@ from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 from django.utils.translation import gettext
 
-from crm.audit import audit_record
-from crm.events import emit
+from crm.audit import AuditEntry, audit_record, audit_record_many
+from crm.events import emit, event_row, event_rows_ready, kick_after_commit
 from crm.exceptions import NotAllowed, ValidationFailed
+from crm.lib import bulk
 from crm.lib.fieldcrypt import keyed_hashes
 from crm.lib.payloads import user_ref
 from crm.lib.phone import phone_normalise
 from crm.lib.validation import InvalidValue, json_problem
 from crm.lib.webhooks import Finding, Receipt, WebhookInbox
-from crm.models import Client, User
+from crm.models import Client, Event, User
 from crm.permissions import user_can
 from leads.exceptions import TelephonyWebhookRefused
 from leads.models import (
@@ -58,6 +61,7 @@ from leads.models import (
     CallOutcome,
     ContactKey,
     ContactKind,
+    PipelineStatus,
     TelephonyEvent,
     TelephonyProvider,
     TelephonyWebhook,
@@ -66,7 +70,7 @@ from leads.models import (
 from leads.pipeline import pipeline_follow_call
 from leads.services import lead_mark_contacted
 from leads.telephony import provider_secret_read
-from plumbing import signatures
+from plumbing import context, signatures
 
 NOTES_MAX = 5000
 DURATION_MAX = 24 * 3600
@@ -88,28 +92,13 @@ def call_log(*, actor: User, client: Client, outcome: str, duration_seconds: int
     lead's first contact; the outcome moves the pipeline status the brand maps it to (forward only,
     leads.pipeline.pipeline_follow_call). The call ended at `ended_at` (default now) and lasted
     `duration_seconds`."""
-    if actor is None or not user_can(actor, "crm.change_client"):
-        raise NotAllowed(gettext("You are not allowed to log calls for this client."))
-    errors: dict[str, list[str]] = {}
-    if outcome not in CallOutcome.values:
-        errors["outcome"] = [gettext("Choose a call outcome.")]
-    if direction not in CallDirection.values:
-        errors["direction"] = [gettext("Choose inbound or outbound.")]
-    if not isinstance(duration_seconds, int) or not 0 <= duration_seconds <= DURATION_MAX:
-        errors["duration_seconds"] = [gettext("Enter a duration between 0 seconds and 24 hours.")]
-    notes = (notes or "").strip()
-    if len(notes) > NOTES_MAX:
-        errors["notes"] = [gettext("Keep notes under %(n)s characters.") % {"n": NOTES_MAX}]
-    if errors:
-        raise ValidationFailed(fields=errors)
-    ended_at = ended_at or timezone.now()
+    _call_agent_check(actor)
+    notes = _call_checked(outcome=outcome, direction=direction, duration_seconds=duration_seconds, notes=notes)
+    call = Call(**_call_fields(actor=actor, client=client, outcome=outcome, direction=direction,
+                               duration_seconds=duration_seconds, notes=notes, ended_at=ended_at or timezone.now()))
+    call.client, call.agent, call.logged_by = client, actor, actor
+    call.save(force_insert=True)
     answered = outcome in ANSWERED_OUTCOMES
-    call = Call.objects.create(
-        brand_id=client.brand_id, client=client, agent=actor, logged_by=actor, direction=direction, outcome=outcome,
-        phone=client.phone, started_at=ended_at - timedelta(seconds=duration_seconds),
-        answered_at=(ended_at - timedelta(seconds=duration_seconds)) if answered else None, ended_at=ended_at,
-        duration_seconds=duration_seconds, talk_seconds=duration_seconds if answered else 0, notes=notes,
-    )
     _call_event(call, source="manual")
     audit_record(action="call.logged", obj=client, after={"call": str(call.code), "outcome": outcome,
                                                           "duration": duration_seconds}, actor=actor)
@@ -117,6 +106,98 @@ def call_log(*, actor: User, client: Client, outcome: str, duration_seconds: int
         lead_mark_contacted(actor=actor, client=client, via="call", at=call.answered_at)
     pipeline_follow_call(actor=actor, client=client, outcome=outcome)
     return call
+
+
+def _call_agent_check(actor: User | None) -> None:
+    if actor is None or not user_can(actor, "crm.change_client"):
+        raise NotAllowed(gettext("You are not allowed to log calls for this client."))
+
+
+def _call_checked(*, outcome: str, direction: str, duration_seconds: int, notes: str, prefix: str = "") -> str:
+    """The call's notes, stripped; ValidationFailed naming each bad field (after `prefix`)."""
+    errors: dict[str, list[str]] = {}
+    if outcome not in CallOutcome.values:
+        errors[f"{prefix}outcome"] = [gettext("Choose a call outcome.")]
+    if direction not in CallDirection.values:
+        errors[f"{prefix}direction"] = [gettext("Choose inbound or outbound.")]
+    if not isinstance(duration_seconds, int) or not 0 <= duration_seconds <= DURATION_MAX:
+        errors[f"{prefix}duration_seconds"] = [gettext("Enter a duration between 0 seconds and 24 hours.")]
+    notes = (notes or "").strip()
+    if len(notes) > NOTES_MAX:
+        errors[f"{prefix}notes"] = [gettext("Keep notes under %(n)s characters.") % {"n": NOTES_MAX}]
+    if errors:
+        raise ValidationFailed(fields=errors)
+    return notes
+
+
+def _call_fields(*, actor: User, client: Client, outcome: str, direction: str, duration_seconds: int, notes: str,
+                 ended_at: datetime) -> dict[str, Any]:
+    answered = outcome in ANSWERED_OUTCOMES
+    started_at = ended_at - timedelta(seconds=duration_seconds)
+    return {"brand_id": client.brand_id, "client_id": client.pk, "agent_id": actor.pk, "logged_by_id": actor.pk,
+            "direction": direction, "outcome": outcome, "phone": client.phone, "started_at": started_at,
+            "answered_at": started_at if answered else None, "ended_at": ended_at,
+            "duration_seconds": duration_seconds, "talk_seconds": duration_seconds if answered else 0, "notes": notes}
+
+
+@dataclass(frozen=True)
+class CallToLog:
+    """One call for call_log_many: call_log's arguments."""
+
+    actor: User
+    client: Client
+    outcome: str
+    ended_at: datetime
+    duration_seconds: int = 0
+    notes: str = ""
+    direction: str = CallDirection.OUTBOUND
+
+
+@transaction.atomic
+def call_log_many(*, calls: Sequence[CallToLog], reason: str = "") -> list[uuid.UUID]:
+    """call_log for many calls at once (a chunk of an import), in the caller's transaction: the same
+    checks (ValidationFailed naming "calls.<n>.<field>"; nothing is written), Call rows with their "+"
+    history rows and "call.logged" events in one statement, each client's first contact (its earliest
+    answered call) and pipeline move (each call in time order, skipped when the brand maps no
+    status to the outcome); one audit row per brand lists the calls (and `reason`). The calls' codes."""
+    for agent in {c.actor for c in calls}:
+        _call_agent_check(agent)
+    ctx, now = context.current(), timezone.now()
+    rows: list[dict[str, Any]] = []
+    events: list[dict[str, Any]] = []
+    by_brand: dict[int | None, list[str]] = {}
+    for i, c in enumerate(calls):
+        notes = _call_checked(outcome=c.outcome, direction=c.direction, duration_seconds=c.duration_seconds,
+                              notes=c.notes, prefix=f"calls.{i}.")
+        row = {"code": uuid.uuid4(), "created_at": now, "recording_url": "", "provider": "", "provider_call_id": "",
+               **_call_fields(actor=c.actor, client=c.client, outcome=c.outcome, direction=c.direction,
+                              duration_seconds=c.duration_seconds, notes=notes, ended_at=c.ended_at)}
+        rows.append(row)
+        events.append(event_row("call.logged", client_id=c.client.pk, brand_id=c.client.brand_id, actor_id=c.actor.pk,
+                                at=c.ended_at, request_id=ctx.request_id, data={
+                                    "call": str(row["code"]), "direction": c.direction, "outcome": c.outcome,
+                                    "duration": c.duration_seconds, "talk_seconds": row["talk_seconds"],
+                                    "agent": user_ref(c.actor), "source": "manual", "recording": False}))
+        by_brand.setdefault(c.client.brand_id, []).append(str(row["code"]))
+    history = bulk.AsInserted(Call, {"history_date": now, "history_type": "+", "history_change_reason": None,
+                                     "history_user_id": getattr(ctx.user, "pk", None)})
+    event_rows_ready(events)
+    bulk.write([(Call, rows, False), (apps.get_model("leads", "HistoricalCall"), history, False),
+                (Event, events, False)])
+    kick_after_commit()
+    audit_record_many([AuditEntry(action="call.logged_many", object_type="leads.call", brand=brand_id, reason=reason,
+                                  after={"calls": codes}) for brand_id, codes in by_brand.items()])
+    contacted: set[int] = set()
+    moves: dict[tuple[int, str], bool] = {}
+    for c, row in sorted(zip(calls, rows, strict=True), key=lambda pair: pair[0].ended_at):
+        if row["answered_at"] is not None and c.client.pk not in contacted:
+            contacted.add(c.client.pk)
+            lead_mark_contacted(actor=c.actor, client=c.client, via="call", at=row["answered_at"])
+        mapped = moves.setdefault((c.client.brand_id, c.outcome), PipelineStatus.objects.filter(
+            brand_id=c.client.brand_id, is_active=True, call_outcomes__contains=[c.outcome]).exists())
+        if mapped:
+            pipeline_follow_call(actor=c.actor, client=c.client, outcome=c.outcome)
+    return [row["code"] for row in rows]
 
 
 # --- click to call ---------------------------------------------------------------------------

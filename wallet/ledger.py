@@ -38,7 +38,7 @@ from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 import psycopg
 from django.core.exceptions import ImproperlyConfigured
@@ -137,12 +137,35 @@ def accounts_for(*specs: Mapping[str, Any]) -> list[LedgerAccount]:
         kept = [known.get(tuple(lookup[field] for field in _OWNER)) for lookup in lookups]
         if all(account is not None for account in kept):
             return [account for account in kept if account is not None]
+    found = _accounts_read(lookups)
+    missing = {tuple(lookup[field] for field in _OWNER): (lookup, str(spec.get("name", "")))
+               for lookup, spec in zip(lookups, specs, strict=True)
+               if tuple(lookup[field] for field in _OWNER) not in found}
+    if len(missing) == 1:
+        ((lookup, name),) = missing.values()
+        found[tuple(lookup[field] for field in _OWNER)] = _open(lookup, name)
+    elif missing:
+        # Many new owners at once (an import's new clients): opened together, as _open opens one.
+        with transaction.atomic():
+            LedgerAccount.objects.bulk_create(
+                [LedgerAccount(**lookup, name=name, normal_side=_normal_side(lookup["kind"]),
+                               may_go_negative=lookup["kind"] not in NON_NEGATIVE_KINDS)
+                 for lookup, name in missing.values()], ignore_conflicts=True)
+            opened = _accounts_read([lookup for lookup, _name in missing.values()])
+            LedgerBalance.objects.bulk_create(
+                [LedgerBalance(account=account, currency=account.currency, may_go_negative=account.may_go_negative)
+                 for account in opened.values()], ignore_conflicts=True)
+        found.update(opened)
+    return [found[tuple(lookup[field] for field in _OWNER)] for lookup in lookups]
+
+
+def _accounts_read(lookups: Sequence[Mapping[str, Any]]) -> dict[tuple[Any, ...], LedgerAccount]:
+    """The existing accounts of `lookups` (one query), by owner; the oldest where there are two."""
     found: dict[tuple[Any, ...], LedgerAccount] = {}
     query = functools.reduce(operator.or_, (Q(**lookup) for lookup in lookups))
     for account in LedgerAccount.objects.filter(query).order_by("pk"):
         found.setdefault(tuple(getattr(account, field) for field in _OWNER), account)
-    return [found.get(tuple(lookup[field] for field in _OWNER)) or _open(lookup, str(spec.get("name", "")))
-            for lookup, spec in zip(lookups, specs, strict=True)]
+    return found
 
 
 # The accounts a batch of postings reads once (accounts_known): owner -> account. An account's row
@@ -302,32 +325,19 @@ def _existing(key: str) -> LedgerTransaction | None:
     return found
 
 
-def ledger_post(
-    *,
-    key: str,
-    kind: str,
-    legs: Sequence[Leg],
-    occurred_at: datetime | None = None,
-    actor: Any = None,
-    reverses: LedgerTransaction | None = None,
-    memo: str = "",
-    meta: Mapping[str, Any] | None = None,
-    ref_kind: str = "",
-    ref_code: str = "",
-    rate: Decimal | None = None,
-    rate_source: str = "",
-    consume_holds: Sequence[LedgerHold] = (),
-    savepoint: bool = True,
-) -> LedgerTransaction:
-    """Post one balanced transaction (see the module's docstring for the rules). `consume_holds`:
-    holds this posting captures (their amounts leave `held` as the legs leave the balance).
-    Raises UnbalancedTransaction / ValidationFailed (nothing written), IdempotencyConflict,
-    InsufficientFunds (naming what is available), AlreadyReversed, HoldNotOpen.
+class _Prepared(NamedTuple):
+    key: str
+    checked: list[tuple[LedgerAccount, Money]]
+    params: list[Any]
+    values: list[Any]
+    fingerprint: str
+    now: datetime
 
-    Outside any transaction the posting is one statement, committed on its own; inside one it is
-    a savepoint of it, so that a refusal leaves the caller's transaction usable. ``savepoint=False``
-    (a caller whose whole transaction fails with a refusal, as a webhook's does): no savepoint, two
-    round trips fewer; a refusal then leaves the caller's transaction to be rolled back."""
+
+def _prepared(*, key: str, kind: str, legs: Sequence[Leg], occurred_at: datetime | None, actor: Any,
+              reverses: LedgerTransaction | None, memo: str, meta: Mapping[str, Any] | None, ref_kind: str,
+              ref_code: str, rate: Decimal | None, rate_source: str, consume_holds: Sequence[LedgerHold]) -> _Prepared:
+    """A posting validated (ledger_post's checks, its errors) and turned into wallet_ledger_post's parameters."""
     key = _check_key(key)
     if not kind:
         raise ValidationFailed(fields={"kind": gettext("Say what kind of posting this is.")})
@@ -356,6 +366,39 @@ def ledger_post(
               _array(row[0] for row in leg_rows), _array(row[1] for row in leg_rows),
               _array(row[2] for row in leg_rows), _array(lock_ids), _array(deltas.get(i, 0) for i in lock_ids),
               _array(held_deltas.get(i, 0) for i in lock_ids), _array(hold.pk for hold in consume_holds)]
+    return _Prepared(key, checked, params, values, fingerprint, now)
+
+
+def ledger_post(
+    *,
+    key: str,
+    kind: str,
+    legs: Sequence[Leg],
+    occurred_at: datetime | None = None,
+    actor: Any = None,
+    reverses: LedgerTransaction | None = None,
+    memo: str = "",
+    meta: Mapping[str, Any] | None = None,
+    ref_kind: str = "",
+    ref_code: str = "",
+    rate: Decimal | None = None,
+    rate_source: str = "",
+    consume_holds: Sequence[LedgerHold] = (),
+    savepoint: bool = True,
+) -> LedgerTransaction:
+    """Post one balanced transaction (see the module's docstring for the rules). `consume_holds`:
+    holds this posting captures (their amounts leave `held` as the legs leave the balance).
+    Raises UnbalancedTransaction / ValidationFailed (nothing written), IdempotencyConflict,
+    InsufficientFunds (naming what is available), AlreadyReversed, HoldNotOpen.
+
+    Outside any transaction the posting is one statement, committed on its own; inside one it is
+    a savepoint of it, so that a refusal leaves the caller's transaction usable. ``savepoint=False``
+    (a caller whose whole transaction fails with a refusal, as a webhook's does): no savepoint, two
+    round trips fewer; a refusal then leaves the caller's transaction to be rolled back."""
+    prepared = _prepared(key=key, kind=kind, legs=legs, occurred_at=occurred_at, actor=actor, reverses=reverses,
+                         memo=memo, meta=meta, ref_kind=ref_kind, ref_code=ref_code, rate=rate,
+                         rate_source=rate_source, consume_holds=consume_holds)
+    key, checked, params, values, fingerprint, now = prepared
     db = connections[DEFAULT_DB_ALIAS]
     if db.in_atomic_block or not db.get_autocommit():
         with transaction.atomic(savepoint=savepoint):
@@ -396,18 +439,83 @@ def _post_statement(db: Any, params: list[Any], checked: list[tuple[LedgerAccoun
             cursor.execute(_POST, params, prepare=True)
             row = cursor.fetchone()
     except DatabaseError as error:
-        cause = error.__cause__
-        sqlstate = getattr(cause, "sqlstate", None)
-        detail = getattr(getattr(cause, "diag", None), "message_detail", None) or ""
-        if sqlstate == "WLF01":
-            account_id, available, requested = detail.split(" ")
-            account = next(account for account, _money in checked if account.pk == int(account_id))
-            raise InsufficientFunds(account=account, available=Money(Decimal(available), account.currency).quantize(),
-                                    requested=Money(Decimal(requested), account.currency).quantize()) from None
-        if sqlstate == "WLH01":  # a hold the table does not let become captured (released or captured)
-            raise HOLD_STATES.refusal(detail, HoldState.CAPTURED) from None
+        _raise_refusal(error, checked)
         raise
     return row[0] if row else None
+
+
+def _raise_refusal(error: DatabaseError, checked: Sequence[tuple[LedgerAccount, Money]]) -> None:
+    """wallet_ledger_post's refusals (`error`) raised as the service's errors; any other error returns."""
+    cause = error.__cause__
+    sqlstate = getattr(cause, "sqlstate", None)
+    detail = getattr(getattr(cause, "diag", None), "message_detail", None) or ""
+    if sqlstate == "WLF01":
+        account_id, available, requested = detail.split(" ")
+        account = next(account for account, _money in checked if account.pk == int(account_id))
+        raise InsufficientFunds(account=account, available=Money(Decimal(available), account.currency).quantize(),
+                                requested=Money(Decimal(requested), account.currency).quantize()) from None
+    if sqlstate == "WLH01":  # a hold the table does not let become captured (released or captured)
+        raise HOLD_STATES.refusal(detail, HoldState.CAPTURED) from None
+
+
+@dataclass(frozen=True, slots=True)
+class Posting:
+    """One posting for ledger_post_many: ledger_post's arguments (no holds, reversals or rates)."""
+
+    key: str
+    kind: str
+    legs: Sequence[Leg]
+    occurred_at: datetime | None = None
+    actor: Any = None
+    memo: str = ""
+    meta: Mapping[str, Any] | None = None
+    ref_kind: str = ""
+    ref_code: str = ""
+
+
+def ledger_post_many(postings: Sequence[Posting]) -> list[LedgerTransaction]:
+    """ledger_post for many postings at once (a chunk of an imported history), in order, in the
+    caller's transaction, which is required: the same checks, statement and errors as ledger_post,
+    but the balance rows of every account the batch touches are locked first, in one statement and
+    in account-id order (a batch holds its locks until commit, and never waits for one while holding
+    another out of that order), and the postings' statements are sent together in psycopg's pipeline
+    (one round trip for the batch instead of one or three per posting). A refusal of any posting
+    raises it: the caller's transaction (or savepoint) then rolls the batch back. A key posted before
+    comes back as from ledger_post (the earlier transaction, replayed; IdempotencyConflict for
+    another movement). The transactions, in order."""
+    db = connections[DEFAULT_DB_ALIAS]
+    if not db.in_atomic_block:
+        raise RuntimeError("ledger_post_many runs inside a transaction")
+    prepared = [_prepared(key=p.key, kind=p.kind, legs=p.legs, occurred_at=p.occurred_at, actor=p.actor,
+                          reverses=None, memo=p.memo, meta=p.meta, ref_kind=p.ref_kind, ref_code=p.ref_code,
+                          rate=None, rate_source="", consume_holds=()) for p in postings]
+    if not prepared:
+        return []
+    _lock_balances([account.pk for p in prepared for account, _money in p.checked])
+    ids: list[int | None] = []
+    try:
+        with _cursor(db) as cursor:
+            cursor.executemany(_POST, [p.params for p in prepared], returning=True)
+            while True:
+                row = cursor.fetchone()
+                ids.append(row[0] if row else None)
+                if not cursor.nextset():
+                    break
+    except DatabaseError as error:
+        _raise_refusal(error, [leg for p in prepared for leg in p.checked])
+        raise
+    out = []
+    for p, tx_id in zip(prepared, ids, strict=True):
+        if tx_id is not None:
+            out.append(LedgerTransaction.from_db(db.alias, _TX_FIELDS, [tx_id, *p.values]))
+            continue
+        existing = _existing(p.key)
+        if existing is None or existing.fingerprint != p.fingerprint:
+            raise IdempotencyConflict(gettext(
+                "The key “%(key)s” was used for another posting; a key posts one movement of money only.")
+                % {"key": p.key})
+        out.append(existing)
+    return out
 
 
 class _JSONEncoder(json.JSONEncoder):
@@ -606,6 +714,20 @@ def wallet_balances_for_client(client: Any) -> list[WalletBalance]:
     return [WalletBalance(account=row.account, balance=Money(row.balance, row.currency).quantize(),
                           held=Money(row.held, row.currency).quantize(),
                           available=Money(row.balance - row.held, row.currency).quantize()) for row in rows]
+
+
+def wallet_balances_for_clients(client_ids: Iterable[int]) -> dict[int, list[WalletBalance]]:
+    """wallet_balances_for_client for many clients in one query (an import's reconciliation): by client id,
+    each client's wallets by currency (a client without any is left out)."""
+    rows = (LedgerBalance.objects.select_related("account")
+            .filter(account__client_id__in=list(client_ids), account__kind=AccountKind.CLIENT_WALLET)
+            .order_by("account__client_id", "currency"))
+    out: dict[int, list[WalletBalance]] = {}
+    for row in rows:
+        out.setdefault(row.account.client_id or 0, []).append(WalletBalance(
+            account=row.account, balance=Money(row.balance, row.currency).quantize(),
+            held=Money(row.held, row.currency).quantize(), available=Money(row.balance - row.held, row.currency).quantize()))
+    return out
 
 
 def balances_of(*, kind: str, brand: Any, owner_ref: str) -> list[WalletBalance]:

@@ -60,6 +60,7 @@ from wallet.ledger import (
     normal_balance,
     statement_lines,
     wallet_balances_for_client,
+    wallet_balances_for_clients,
 )
 from wallet.models.transfers import OPEN_STATES as TRANSFER_OPEN_STATES
 from wallet.models.withdrawals import OPEN_STATES as WITHDRAWAL_OPEN_STATES
@@ -114,7 +115,7 @@ from wallet.withdrawals import (
 __all__ = [
     # balances and statements
     "StatementLine", "WalletBalance", "available", "balance", "balance_as_of", "balances_of", "normal_balance",
-    "statement_lines", "wallet_balances_for_client",
+    "statement_lines", "wallet_balances_for_client", "wallet_balances_for_clients",
     "Statement", "kind_label", "statement_build", "statement_pdf", "statement_period",
     # the ledger's own checks
     "ledger_problem_rows", "ledger_verify",

@@ -37,7 +37,9 @@ from wallet.disputes import (
 )
 from wallet.ledger import (
     Leg,
+    Posting,
     account_for,
+    accounts_for,
     clearing_account_for,
     client_debt_account_for,
     ledger_chargeback,
@@ -45,6 +47,7 @@ from wallet.ledger import (
     ledger_hold,
     ledger_hold_capture,
     ledger_post,
+    ledger_post_many,
     ledger_release,
     ledger_reverse,
     mirror_account_for,
@@ -92,8 +95,9 @@ from wallet.withdrawals import (
 __all__ = [
     # the ledger: a balanced posting, holds, reversals; the accounts postings name (AccountKind:
     # the kinds of system account `system_account_for` finds or opens)
-    "AccountKind", "Leg", "account_for", "clearing_account_for", "client_debt_account_for", "ledger_chargeback",
-    "ledger_convert", "ledger_hold", "ledger_hold_capture", "ledger_post", "ledger_release", "ledger_reverse",
+    "AccountKind", "Leg", "Posting", "account_for", "accounts_for", "clearing_account_for", "client_debt_account_for",
+    "ledger_chargeback", "ledger_convert", "ledger_hold", "ledger_hold_capture", "ledger_post", "ledger_post_many",
+    "ledger_release", "ledger_reverse",
     "mirror_account_for", "system_account_for", "wallet_account_for",
     # deposits
     "deposit_cancel", "deposit_create", "deposit_payer_record", "deposit_refund", "deposit_refund_approve",

@@ -52,7 +52,7 @@ from crm.services.client_stages import (
     client_verification_set,
 )
 from crm.services.clients import client_assign, client_assign_bulk, client_erase, client_update
-from crm.services.notes import note_add
+from crm.services.notes import NoteToAdd, note_add, note_add_many
 from crm.services.notifications import notification_mark_read, notification_send, notify_user, notify_users
 from crm.services.restrictions import (
     staff_restrict,
@@ -73,7 +73,7 @@ __all__ = [
     "client_create", "client_from_row", "client_share", "client_stage_change", "client_stage_override",
     "client_stage_prove", "client_verification_set", "client_unshare", "client_update", "client_view_record",
     "clients_creation",
-    "note_add", "notification_mark_read", "notification_send", "notify_user", "notify_users", "task_complete",
+    "NoteToAdd", "note_add", "note_add_many", "notification_mark_read", "notification_send", "notify_user", "notify_users", "task_complete",
     "task_create", "task_reminders_send", "task_reopen", "task_reschedule", "user_create",
     "user_update_preferences",
 ]

@@ -29,8 +29,9 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import itertools
 from collections import Counter, defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -45,12 +46,14 @@ from crm.lib.validation import InvalidValue
 from crm.models import Brand, Client, Desk, Stage, User, stages
 from crm.password_reset import password_reset_link, password_reset_mail_send
 from crm.services import (
+    NoteToAdd,
     client_assign,
     client_create,
     client_stage_change,
     client_stage_override,
     client_update,
     note_add,
+    note_add_many,
     task_complete,
     task_create,
     user_create,
@@ -60,13 +63,23 @@ from integrations.models import ImportedRef
 from integrations.moving_in import deals, kyc_documents
 from integrations.moving_in.folder import Folder, Problem, Row, time_parse
 from kyc.services import kyc_approval_import
-from leads.calls import call_log
+from leads.calls import CallToLog, call_log, call_log_many
 from marketing.services import consent_record
 from plumbing import context
 from trading.selectors import server_list_for_system
 from trading.services import trading_account_register
-from wallet.selectors import method_get, wallet_balances_for_client, withdrawal_methods_for
-from wallet.services import Leg, ledger_post, system_account_for, wallet_account_for, withdrawal_request
+from wallet.selectors import method_get, wallet_balances_for_clients, withdrawal_methods_for
+from wallet.services import (
+    AccountKind,
+    Leg,
+    Posting,
+    accounts_for,
+    ledger_post,
+    ledger_post_many,
+    system_account_for,
+    wallet_account_for,
+    withdrawal_request,
+)
 
 MONEY_MODES = ("opening", "history")
 # Client fields a later export may change (client_update); owner and status have their own services.
@@ -74,6 +87,11 @@ CLIENT_FIELDS = ("first_name", "last_name", "email", "phone", "country", "langua
 POSTING_KIND = "migration"
 TX_KINDS = ("deposit", "withdrawal", "adjustment")
 _NEVER = datetime.max.replace(tzinfo=UTC)
+# Rows read, looked up and written together (one transaction each in a run). The history's kinds
+# (notes, calls, money) are written a chunk at a time through the owning apps' bulk services, and
+# their ImportedRefs are looked up a chunk at a time instead of held for the whole run.
+CHUNK = 1000
+CHUNKED_KINDS = ("note", "call", "transaction")
 
 
 class _DryRun(Exception):  # noqa: N818 (the signal that rolls a dry run back, not an error)
@@ -166,30 +184,34 @@ class CrmImport:
         self.old_balances: dict[tuple[str, str], Decimal] = {}
         self._row_start = 0
         self._undo: list[Callable[[], object]] = []
+        self.equities: dict[str, Any] = {}
 
     # --- the run ----------------------------------------------------------------------------------
 
     def run(self) -> ImportReport:
-        files = {name: list(self.folder.rows(name)) for name in
-                 ("staff.csv", "clients.csv", "kyc.csv", "accounts.csv", "notes.csv", "calls.csv", "tasks.csv",
-                  "balances.csv", "transactions.csv", "withdrawals.csv")}
-        self.total = sum(len(rows) for rows in files.values())
+        small = ("staff.csv", "clients.csv", "kyc.csv", "accounts.csv", "tasks.csv", "balances.csv",
+                 "withdrawals.csv")
+        files = {name: list(self.folder.rows(name)) for name in small}
+        # The history (notes, calls, transactions: most of an export's rows) is read a chunk at a time;
+        # only the transactions of --money history are read whole, to post them in time order.
+        self.total = sum(len(rows) for rows in files.values()) + sum(
+            self.folder.count(name) for name in ("notes.csv", "calls.csv", "transactions.csv"))
         try:
-            # A dry run is one transaction, rolled back; a run commits row by row (its progress shows,
-            # and a run that stops half-way is resumed by running it again).
+            # A dry run is one transaction, rolled back; a run commits a chunk (or a row) at a time (its
+            # progress shows, and a run that stops half-way is resumed by running it again).
             whole = transaction.atomic() if self.dry_run else contextlib.nullcontext()
             with context.acting_as(self.actor, source="task"), whole:
                 self.refs = {(r.kind, r.old_id): r for r in ImportedRef.objects.filter(
-                    brand=self.brand, source=self.source)}
+                    brand=self.brand, source=self.source).exclude(kind__in=CHUNKED_KINDS)}
                 self._staff(files["staff.csv"])
                 self._clients(files["clients.csv"])
                 kyc_documents.kyc_import(self, files["kyc.csv"])
                 self._accounts(files["accounts.csv"])
                 deals.deals_import(self)
-                self._notes(files["notes.csv"])
-                self._calls(files["calls.csv"])
+                self._notes(self.folder.rows("notes.csv"))
+                self._calls(self.folder.rows("calls.csv"))
                 self._tasks(files["tasks.csv"])
-                self._money(files["balances.csv"], files["transactions.csv"])
+                self._money(files["balances.csv"], self.folder.rows("transactions.csv"))
                 for row in files["withdrawals.csv"]:
                     self._row("withdrawals", row, self._withdrawal_row)
                 self._partners()
@@ -239,6 +261,71 @@ class CrmImport:
         for name, messages in fields.items():
             text = "; ".join(str(m) for m in (messages if isinstance(messages, list | tuple) else [messages]))
             row.problem(_COLUMN_OF.get(name, name if name != "__all__" else ""), text)
+
+    def _chunks(self, kind: str, ref_kind: str, rows: Iterable[Row], plan: Callable[[Row], Any],
+                write: Callable[[list[tuple[str, Any]]], list[_Made]], one: Callable[[Row], str]) -> None:
+        """The rows of `kind` a chunk at a time: each row checked by `plan` (its problems reported, as
+        `_row` reports them: a refused row is counted failed, the others go on), the chunk's
+        ImportedRefs of `ref_kind` looked up in one query (a row imported before is unchanged), and
+        the new rows written together by `write` (the owning app's bulk service) with their
+        ImportedRefs, in one transaction (a savepoint in a dry run). Should the bulk write refuse
+        (a service's check the plan does not make), the chunk's new rows go one by one through
+        `one` instead, each in a savepoint of its own, so that the refusal is the row's alone."""
+        for chunk in itertools.batched(rows, CHUNK):
+            self._clients_load(chunk)
+            planned: list[tuple[Row, str, Any]] = []
+            for row in chunk:
+                start = len(self.report.problems)
+                outcome = plan(row)
+                if isinstance(outcome, str) or len(self.report.problems) > start:
+                    if len(self.report.problems) == start:
+                        row.problem("", "The row was refused.")
+                    self.report.counts[kind]["failed"] += 1
+                    self._step()
+                else:
+                    planned.append((row, *outcome))
+            known = set(ImportedRef.objects.filter(brand=self.brand, source=self.source, kind=ref_kind,
+                                                   old_id__in=[old_id for _row, old_id, _item in planned])
+                        .values_list("old_id", flat=True))
+            new: list[tuple[Row, str, Any]] = []
+            for row, old_id, item in planned:
+                if old_id in known:  # imported before, or twice in this chunk
+                    self.report.counts[kind]["unchanged"] += 1
+                    self._step()
+                else:
+                    known.add(old_id)
+                    new.append((row, old_id, item))
+            if not new:
+                continue
+            try:
+                with transaction.atomic():
+                    made = write([(old_id, item) for _row, old_id, item in new])
+                    ImportedRef.objects.bulk_create([
+                        ImportedRef(brand=self.brand, source=self.source, kind=ref_kind, old_id=m.old_id,
+                                    object_code=m.object_code, client_code=m.client_code, values=m.values)
+                        for m in made])
+            except DomainError:
+                self.equities.clear()  # an account opened in the rolled-back chunk is gone with it
+                for row, _old_id, _item in new:
+                    self._row(kind, row, one)
+                continue
+            self.report.counts[kind]["created"] += len(new)
+            for _ in new:
+                self._step()
+
+    def _clients_load(self, rows: Sequence[Row], column: str = "client_old_id") -> None:
+        """The clients `rows` name that this run has not met yet, read in one query (their ImportedRefs
+        are the run's)."""
+        codes = {}
+        for row in rows:
+            old_id = row.cells.get(column, "").strip()
+            if old_id and old_id not in self.clients:
+                ref = self.refs.get(("client", old_id))
+                if ref is not None:
+                    codes[ref.object_code] = old_id
+        if codes:
+            for client in Client.objects.filter(code__in=list(codes), brand=self.brand):
+                self.clients[codes[str(client.code)]] = client
 
     # --- references ---------------------------------------------------------------------------------
 
@@ -494,11 +581,10 @@ class CrmImport:
         text = "\x1f".join(row.text(c) for c in columns)
         return "h:" + hashlib.sha256(text.encode()).hexdigest()[:24]
 
-    def _notes(self, rows: list[Row]) -> None:
-        for row in rows:
-            self._row("notes", row, self._note_row)
+    def _notes(self, rows: Iterable[Row]) -> None:
+        self._chunks("notes", "note", rows, self._note_plan, self._notes_write, self._note_row)
 
-    def _note_row(self, row: Row) -> str:
+    def _note_plan(self, row: Row) -> tuple[str, NoteToAdd] | str:
         client = self._client(row)
         author = self._user(row, "author")
         at = row.at("at", required=True)
@@ -506,20 +592,28 @@ class CrmImport:
         if client is None or at is None or not text or (row.text("author") and author is None):
             return "failed"
         old_id = row.text("old_id") or self._derived_id(row, "client_old_id", "author", "at", "text")
-        if self._ref("note", old_id) is not None:
-            return "unchanged"
         stamp = at.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
         by = f" by {author.email}" if author is not None else ""
         body = f"[Imported from {self.source}: written {stamp}{by}]\n{text}"
-        note = note_add(actor=author, client=client, body=body, at=at)
-        self._remember("note", old_id, object_code=str(note.code), client_code=client.code)
+        return old_id, NoteToAdd(client=client, author=author, body=body, at=at)
+
+    def _notes_write(self, items: list[tuple[str, Any]]) -> list[_Made]:
+        codes = note_add_many(notes=[note for _old_id, note in items], reason=f"Imported from {self.source}")
+        return [_Made(old_id, str(code), note.client.code) for (old_id, note), code in zip(items, codes, strict=True)]
+
+    def _note_row(self, row: Row) -> str:
+        planned = self._note_plan(row)
+        if isinstance(planned, str):
+            return planned
+        old_id, item = planned
+        note = note_add(actor=item.author, client=item.client, body=item.body, at=item.at)
+        self._remember("note", old_id, object_code=str(note.code), client_code=item.client.code)
         return "created"
 
-    def _calls(self, rows: list[Row]) -> None:
-        for row in rows:
-            self._row("calls", row, self._call_row)
+    def _calls(self, rows: Iterable[Row]) -> None:
+        self._chunks("calls", "call", rows, self._call_plan, self._calls_write, self._call_row)
 
-    def _call_row(self, row: Row) -> str:
+    def _call_plan(self, row: Row) -> tuple[str, CallToLog] | str:
         client = self._client(row)
         agent = self._user(row, "agent", required=True)
         at = row.at("at", required=True)
@@ -529,13 +623,22 @@ class CrmImport:
         if client is None or agent is None or at is None:
             return "failed"
         old_id = row.text("old_id") or self._derived_id(row, "client_old_id", "agent", "at")
-        if self._ref("call", old_id) is not None:
-            return "unchanged"
-        notes = row.text("notes")
-        marked = f"[Imported from {self.source}] {notes}".strip()
-        call = call_log(actor=agent, client=client, outcome=outcome, duration_seconds=duration, notes=marked,
-                        direction=direction, ended_at=at)
-        self._remember("call", old_id, object_code=str(call.code), client_code=client.code)
+        marked = f"[Imported from {self.source}] {row.text('notes')}".strip()
+        return old_id, CallToLog(actor=agent, client=client, outcome=outcome, duration_seconds=duration,
+                                 notes=marked, direction=direction, ended_at=at)
+
+    def _calls_write(self, items: list[tuple[str, Any]]) -> list[_Made]:
+        codes = call_log_many(calls=[call for _old_id, call in items], reason=f"Imported from {self.source}")
+        return [_Made(old_id, str(code), call.client.code) for (old_id, call), code in zip(items, codes, strict=True)]
+
+    def _call_row(self, row: Row) -> str:
+        planned = self._call_plan(row)
+        if isinstance(planned, str):
+            return planned
+        old_id, c = planned
+        call = call_log(actor=c.actor, client=c.client, outcome=c.outcome, duration_seconds=c.duration_seconds,
+                        notes=c.notes, direction=c.direction, ended_at=c.ended_at)
+        self._remember("call", old_id, object_code=str(call.code), client_code=c.client.code)
         return "created"
 
     def _tasks(self, rows: list[Row]) -> None:
@@ -569,8 +672,13 @@ class CrmImport:
     # --- money --------------------------------------------------------------------------------------
 
     def _equity(self, currency: str) -> Any:
-        return system_account_for(kind="equity", currency=currency, brand=self.brand,
-                                  owner_ref=f"moving-in:{self.source}"[:64])
+        account = self.equities.get(currency)
+        if account is None:
+            account = self.equities[currency] = system_account_for(
+                kind="equity", currency=currency, brand=self.brand, owner_ref=f"moving-in:{self.source}"[:64])
+            # Opened in a row's savepoint: forgotten with the row if it is rolled back.
+            self._undo.append(lambda: self.equities.pop(currency, None))
+        return account
 
     def _post(self, *, key: str, client: Client, money: Money, at: datetime | None, memo: str, ref_code: str) -> None:
         wallet = wallet_account_for(client=client, currency=money.currency)
@@ -587,21 +695,23 @@ class CrmImport:
             row.problem("currency", f"“{value}” is not a currency code (write USD, EUR ...).")
             return ""
 
-    def _money(self, balances: list[Row], history: list[Row]) -> None:
+    def _money(self, balances: list[Row], history: Iterable[Row]) -> None:
         for row in balances:
             self._row("balances", row, self._balance_row)
         if self.report.money == "opening":
-            if history:
+            skipped = 0
+            for _row in history:
+                skipped += 1
+                self._step()
+            if skipped:
                 self.report.notes.append("transactions.csv was not posted: the money came in as opening balances "
                                          "(--money history posts it instead).")
-                for _row in history:
-                    self._step()
             return
         def when(row: Row) -> tuple[datetime, int]:
             # In time order, so that no old withdrawal comes before the deposit that paid for it.
             return (time_parse(row.text("at"), self.mapping) or _NEVER, row.line)
-        for row in sorted(history, key=when):
-            self._row("transactions", row, self._transaction_row)
+        self._chunks("transactions", "transaction", sorted(history, key=when), self._transaction_plan,
+                     self._transactions_write, self._transaction_row)
 
     def _balance_row(self, row: Row) -> str:
         client = self._client(row)
@@ -634,7 +744,7 @@ class CrmImport:
                        values={"balance": str(amount), "revision": revision})
         return "created" if ref is None else "updated"
 
-    def _transaction_row(self, row: Row) -> str:
+    def _transaction_plan(self, row: Row) -> tuple[str, tuple[Client, Money, datetime, str, Decimal]] | str:
         old_ref = row.text("old_ref", required=True)
         client = self._client(row)
         kind = row.mapped("kind", required=True).lower()
@@ -650,14 +760,39 @@ class CrmImport:
             return "failed"
         if not old_ref or client is None or amount is None or not currency or at is None or not kind:
             return "failed"
-        if self._ref("transaction", old_ref) is not None:
-            return "unchanged"
         signed = -amount if kind == "withdrawal" else amount
-        key = f"moving-in:{self.brand.pk}:{self.source}:tx:{old_ref}"
-        self._post(key=key, client=client, money=Money(signed, currency), at=at,
-                   memo=f"{kind.capitalize()} {old_ref} in {self.source}", ref_code=old_ref)
+        return old_ref, (client, Money(signed, currency), at, kind, amount)
+
+    def _transaction_key(self, old_ref: str) -> str:
+        return f"moving-in:{self.brand.pk}:{self.source}:tx:{old_ref}"
+
+    def _transactions_write(self, items: list[tuple[str, Any]]) -> list[_Made]:
+        """A chunk of the history posted through wallet's ledger_post_many, in the chunk's (time) order."""
+        pairs = sorted({(client.pk, money.currency): client for _ref, (client, money, *_rest) in items}.items())
+        wallets = dict(zip((key for key, _client in pairs), accounts_for(*(
+            {"kind": AccountKind.CLIENT_WALLET, "currency": currency, "client": client}
+            for (_pk, currency), client in pairs)), strict=True))
+        postings = [Posting(key=self._transaction_key(old_ref), kind=POSTING_KIND, occurred_at=at,
+                            legs=[Leg(wallets[(client.pk, money.currency)], money),
+                                  Leg(self._equity(money.currency), -money)],
+                            memo=f"{kind.capitalize()} {old_ref} in {self.source}"[:200], ref_kind="moving_in",
+                            ref_code=old_ref[:64])
+                    for old_ref, (client, money, at, kind, _amount) in items]
+        ledger_post_many(postings)
+        return [_Made(old_ref, self._transaction_key(old_ref), client.code,
+                      {"kind": kind, "amount": str(amount), "currency": money.currency})
+                for old_ref, (client, money, _at, kind, amount) in items]
+
+    def _transaction_row(self, row: Row) -> str:
+        planned = self._transaction_plan(row)
+        if isinstance(planned, str):
+            return planned
+        old_ref, (client, money, at, kind, amount) = planned
+        key = self._transaction_key(old_ref)
+        self._post(key=key, client=client, money=money, at=at, memo=f"{kind.capitalize()} {old_ref} in {self.source}",
+                   ref_code=old_ref)
         self._remember("transaction", old_ref, object_code=key, client_code=client.code,
-                       values={"kind": kind, "amount": str(amount), "currency": currency})
+                       values={"kind": kind, "amount": str(amount), "currency": money.currency})
         return "created"
 
     def _withdrawal_row(self, row: Row) -> str:
@@ -716,27 +851,43 @@ class CrmImport:
         old = dict(self.old_balances)
         if not old:
             old_ids = {r.client_code: r.old_id for r in self.refs.values() if r.kind == "client"}
-            for ref in self.refs.values():
-                if ref.kind == "transaction" and ref.client_code is not None:
-                    client_old = old_ids.get(ref.client_code, "")
-                    amount = Decimal(ref.values["amount"])
-                    signed = -amount if ref.values["kind"] == "withdrawal" else amount
-                    key = (client_old, ref.values["currency"])
-                    old[key] = old.get(key, Decimal(0)) + signed
-        client_ids = {old_id for old_id, _ in old}
-        for old_id in sorted(client_ids):
-            client_ref = self._ref("client", old_id)
-            client = self.clients.get(old_id) or (
-                Client.objects.filter(code=client_ref.object_code).first() if client_ref is not None else None)
-            if client is None:
-                continue
-            wallets = {w.balance.currency: w.balance.amount for w in wallet_balances_for_client(client)}
-            currencies = {c for o, c in old if o == old_id} | set(wallets)
-            for currency in sorted(currencies):
-                self.report.reconciliation.append(ReconRow(
-                    client_old_id=old_id, client_code=str(client.code), currency=currency,
-                    old_balance=old.get((old_id, currency), Decimal(0)),
-                    wallet_balance=wallets.get(currency, Decimal(0))))
+            posted = ImportedRef.objects.filter(brand=self.brand, source=self.source, kind="transaction",
+                                                client_code__isnull=False).values_list("client_code", "values")
+            for client_code, values in posted.iterator(chunk_size=10_000):
+                amount = Decimal(values["amount"])
+                signed = -amount if values["kind"] == "withdrawal" else amount
+                key = (old_ids.get(client_code, ""), values["currency"])
+                old[key] = old.get(key, Decimal(0)) + signed
+        currencies_of: dict[str, set[str]] = defaultdict(set)
+        for old_id, currency in old:
+            currencies_of[old_id].add(currency)
+        for chunk in itertools.batched(sorted(currencies_of), CHUNK):
+            clients = {old_id: self.clients[old_id] for old_id in chunk if old_id in self.clients}
+            codes = {ref.object_code: ref.old_id for old_id in chunk if old_id not in clients
+                     and (ref := self._ref("client", old_id)) is not None}
+            for found in Client.objects.filter(code__in=list(codes)) if codes else ():
+                clients[codes[str(found.code)]] = found
+            balances = wallet_balances_for_clients(client.pk for client in clients.values())
+            for old_id in chunk:
+                client = clients.get(old_id)
+                if client is None:
+                    continue
+                wallets = {w.balance.currency: w.balance.amount for w in balances.get(client.pk, [])}
+                for currency in sorted(currencies_of[old_id] | set(wallets)):
+                    self.report.reconciliation.append(ReconRow(
+                        client_old_id=old_id, client_code=str(client.code), currency=currency,
+                        old_balance=old.get((old_id, currency), Decimal(0)),
+                        wallet_balance=wallets.get(currency, Decimal(0))))
+
+
+@dataclass(frozen=True)
+class _Made:
+    """What a chunk's bulk write made of one row: its ImportedRef's values."""
+
+    old_id: str
+    object_code: str
+    client_code: Any
+    values: dict[str, Any] = field(default_factory=dict)
 
 
 class _RowFailed(Exception):  # noqa: N818 (rolls back a row whose checks found problems)
