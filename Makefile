@@ -74,6 +74,14 @@ chromium:
 			echo "No /usr/bin/chromium (and not root with apt-get): browser tests will be skipped." >&2; \
 		fi; \
 	fi
+	@# Fonts for the room's Thai, Chinese, Japanese and Korean pages (the phone test measures them as drawn).
+	@if [ -x /usr/bin/chromium ] && command -v fc-list >/dev/null 2>&1 && ! fc-list :lang=th | grep -q . \
+		&& [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+		echo "Installing Thai and CJK fonts for the browser tests"; \
+		{ apt-get install -y -qq fonts-thai-tlwg fonts-noto-cjk >/dev/null 2>&1 \
+			|| { apt-get update -qq && apt-get install -y -qq fonts-thai-tlwg fonts-noto-cjk >/dev/null; }; } \
+			|| echo "Could not install the Thai and CJK fonts: the phone test draws fallback glyphs." >&2; \
+	fi
 
 # The suite runs in TEST_WORKERS processes (pytest-xdist; one more than the cores, at most 4; 0 runs it
 # in this process), whole files at a time, each with its own test database and Redis database on the

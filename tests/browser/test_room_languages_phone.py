@@ -1,10 +1,14 @@
 """The trader's room's dashboard on a 390px phone in Thai, Japanese, Arabic and Persian (issue 64 §3):
 the page is in the language (right to left for Arabic and Persian), the language menu opens within
-the screen, and nothing is wider than the screen (long Thai words and unbroken Japanese lines wrap)."""
+the screen, and nothing is wider than the screen (long Thai words and unbroken Japanese lines wrap).
+Each language's page is saved as a screenshot in CRM_SCREENSHOT_DIR when it is set (docs/screenshots/
+holds the last ones taken with Thai and CJK fonts installed, as `make chromium` does)."""
 
 from __future__ import annotations
 
 import io
+import os
+from pathlib import Path
 
 from django.core.management import call_command
 
@@ -37,6 +41,10 @@ def test_the_dashboard_fits_a_phone_in_thai_japanese_arabic_and_persian(live_ser
         assert html.get_attribute("dir") == ("rtl" if language in ("ar", "fa") else "ltr"), language
         assert page.locator("nav.p-nav a[href='/portal/wallet/']").inner_text().strip() == wallet
         assert page.evaluate("document.documentElement.scrollWidth") <= 390, language
+        if os.environ.get("CRM_SCREENSHOT_DIR"):
+            folder = Path(os.environ["CRM_SCREENSHOT_DIR"])
+            folder.mkdir(parents=True, exist_ok=True)
+            page.screenshot(path=str(folder / f"room-{language}-390.png"), full_page=True)
         page.click("details.p-langs summary")
         assert page.locator("details.p-langs a[hreflang=en]").is_visible()
         width = page.evaluate("document.documentElement.scrollWidth")
