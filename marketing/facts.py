@@ -4,8 +4,10 @@ registers (leads.segment_facts): sign-ins, KYC approval, deposits and money, tra
 
 Each fact reads another app's rows only through the views that app publishes (plumbing.sqlviews;
 declared in its selectors): KYC approvals (kyc_public_approvals), wallet movements
-(wallet_public_client_movements), trading deals and accounts (trading_public_deals,
-trading_public_accounts), partners (ib_public_attributions, ib_public_partners), risk scores
+(wallet_public_client_movements) and each client's first deposit and net deposits per currency
+(wallet_public_client_money, kept as legs are posted), trading deals and accounts (trading_public_deals,
+trading_public_accounts) and each client's trading per day (trading_public_client_trade_days, kept as
+deals are stored), partners (ib_public_attributions, ib_public_partners), risk scores
 (compliance_public_risk_scores) and the clients' own sign-ins (crm_public_origins). The SQL here is
 constant text; what a marketer types reaches the database only as a query parameter.
 
@@ -26,23 +28,27 @@ RISK_PERMISSION = "marketing.segment_on_risk_band"
 
 # -- relations (constant SQL over published views) --------------------------------------------------
 
+# The first deposit in each currency (wallet's per-client summary, exact as of the last posting): the
+# earliest of them is the client's first deposit, and an edge="first" test over their rows is the test
+# over every deposit ("one on or after and none before" holds of the minima as of the deposits).
 _DEPOSITS = (
-    "SELECT m.client_id, m.occurred_at AS at FROM wallet_public_client_movements m "
-    "WHERE m.kind = 'deposit' AND m.amount > 0"
+    "SELECT m.client_id, m.first_deposit_at AS at FROM wallet_public_client_money m "
+    "WHERE m.first_deposit_at IS NOT NULL"
 )
+# Trades (not deleted, on live accounts) by the client-day they fall on (trading's per-client summary,
+# exact as of the last change of a deal): each day's last trade stands for the day's trades, which is
+# all an edge="last" test asks ("one on or after", "one at all").
 _TRADES = (
-    "SELECT a.client_id, d.time AS at FROM trading_public_deals d "
-    "JOIN trading_public_accounts a ON a.id = d.account_id "
-    "WHERE d.kind = 'trade' AND d.deleted_at IS NULL AND NOT a.is_demo"
+    "SELECT t.client_id, t.last_trade_at AS at FROM trading_public_client_trade_days t "
+    "WHERE t.last_trade_at IS NOT NULL"
 )
 _APPROVALS = "SELECT k.client_id, k.approved_at AS at FROM kyc_public_approvals k"
 _LOGINS = "SELECT o.client_id, o.at FROM crm_public_origins o WHERE o.action = 'portal.login' AND o.client_id IS NOT NULL"
 
 # The currency is the one parameter of an amount's relation.
+# Deposits less withdrawals, refunds and chargebacks: one row per client and currency in the summary.
 _NET_DEPOSITS = (
-    "SELECT m.client_id, sum(m.amount) AS value FROM wallet_public_client_movements m "
-    "WHERE m.kind IN ('deposit', 'withdrawal', 'deposit_refund', 'chargeback') AND m.currency = %s "
-    "GROUP BY m.client_id"
+    "SELECT m.client_id, m.net_deposits AS value FROM wallet_public_client_money m WHERE m.currency = %s"
 )
 _FIRST_DEPOSIT_AMOUNT = (
     "SELECT f.client_id, f.amount AS value FROM ("
@@ -60,19 +66,21 @@ _EQUITY = (
 )
 
 # The window's start is the one parameter of a window's relation. Lots and trades count the deals
-# that open a position (entry in), so that a round trip counts once.
-_LOTS = (
-    "SELECT a.client_id, sum(d.volume) AS value FROM trading_public_deals d "
+# that open a position (entry in), so that a round trip counts once: the client-days after the day the
+# window starts on (trading's summary, UTC days), and that first day's deals from its start on.
+_WINDOW = (
+    "SELECT t.client_id, sum(t.value) AS value FROM ("
+    "SELECT s.client_id, s.{day} AS value FROM trading_public_client_trade_days s "
+    "WHERE s.day > (%s::timestamptz AT TIME ZONE 'UTC')::date "
+    "UNION ALL "
+    "SELECT a.client_id, {deal} AS value FROM trading_public_deals d "
     "JOIN trading_public_accounts a ON a.id = d.account_id "
     "WHERE d.kind = 'trade' AND d.entry = 'in' AND d.deleted_at IS NULL AND NOT a.is_demo AND d.time >= %s "
-    "GROUP BY a.client_id"
+    "AND d.time < (((%s::timestamptz AT TIME ZONE 'UTC')::date + 1)::timestamp AT TIME ZONE 'UTC')"
+    ") t GROUP BY t.client_id"
 )
-_TRADE_COUNT = (
-    "SELECT a.client_id, count(*) AS value FROM trading_public_deals d "
-    "JOIN trading_public_accounts a ON a.id = d.account_id "
-    "WHERE d.kind = 'trade' AND d.entry = 'in' AND d.deleted_at IS NULL AND NOT a.is_demo "
-    "AND d.time >= %s GROUP BY a.client_id"
-)
+_LOTS = _WINDOW.format(day="lots_in", deal="d.volume")
+_TRADE_COUNT = _WINDOW.format(day="trades_in", deal="1")
 
 _PARTNER = (
     "SELECT t.client_id, p.code::text AS value FROM ib_public_attributions t "

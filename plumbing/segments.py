@@ -18,7 +18,7 @@ of its own (nested at most ``MAX_DEPTH`` deep). Kinds of fact, what their test t
   client, taking the currency as its one parameter; a client without a row counts as zero when
   `zero_default` (net deposits, balance);
 - ``window``: ``value`` a decimal and ``days``; as ``amount``, over the last N days (the relation's
-  one parameter is the window's start);
+  parameters, one or more, are all the window's start);
 - ``member``: ``value`` a list; a relation of (client_id, value) rows compared with it (the partner's
   code, the risk band); a client without a row has none.
 
@@ -394,7 +394,9 @@ def _condition_sql(cond: Mapping[str, Any], *, now: dt.datetime, tz: dt.tzinfo, 
     # amount, window: the clients whose value compares; one without a row has none (or zero).
     symbol, compare = COMPARISONS[op]
     value = Decimal(cond["value"])
-    params.append(cond["currency"] if fact.kind == "amount" else now - dt.timedelta(days=cond["days"]))
+    # Every parameter of the relation is the same one: it may need the window's start more than once.
+    relation_param = cond["currency"] if fact.kind == "amount" else now - dt.timedelta(days=cond["days"])
+    params.extend([relation_param] * fact.relation.count("%s"))
     params.append(value)
     if fact.zero_default and compare(Decimal(0), value):
         # Zero matches: every client but those with a value that does not.

@@ -283,7 +283,7 @@ def account_offers(*, brand_id: int, demo: bool, client: Client | None = None) -
 
 
 # --- published views --------------------------------------------------------------------------------
-# What other apps' SQL may read of trading (plumbing.sqlviews): created by trading's migration 0007,
+# What other apps' SQL may read of trading (plumbing.sqlviews): created by trading's migrations 0007 and 0021,
 # checked by tests/trading/test_published_views.py. Nobody else names trading's tables.
 
 _STAMP = "timestamp with time zone"
@@ -352,7 +352,23 @@ SERVERS_VIEW = PublishedView(
     ),
 )
 
-PUBLISHED_VIEWS = (DEALS_VIEW, ACCOUNTS_VIEW, SERVERS_VIEW)
+CLIENT_TRADE_DAYS_VIEW = PublishedView(
+    name="trading_public_client_trade_days",
+    purpose="Each client's trading per UTC day, for counting segments at scale (trading's migration 0021): "
+            "of the deals of kind trade, not deleted, on the client's live (not demo) accounts, the day's last "
+            "and the lots and number of those opening a position (entry in). Kept by the database as deals are "
+            "stored, edited or deleted and as accounts change client or demo flag, in the writer's own "
+            "transaction: exact, never behind the deals. One row per client and day with such a deal.",
+    columns=(
+        Column("client_id", "bigint", "the client (crm_public_clients.id)"),
+        Column("day", "date", "the UTC date of the deals"),
+        Column("last_trade_at", _STAMP, "the time of the day's last such deal"),
+        Column("lots_in", "numeric(28,8)", "the lots of the day's deals that open a position"),
+        Column("trades_in", "bigint", "how many of the day's deals open a position"),
+    ),
+)
+
+PUBLISHED_VIEWS = (DEALS_VIEW, ACCOUNTS_VIEW, SERVERS_VIEW, CLIENT_TRADE_DAYS_VIEW)
 
 
 # Prop-trading challenges (trading.prop): what the trader's room reads.

@@ -151,7 +151,7 @@ __all__ = [
 
 
 # --- published views ----------------------------------------------------------------------------------
-# What other apps' SQL may read of the wallet (plumbing.sqlviews): created by wallet's migrations 0019 and 0020,
+# What other apps' SQL may read of the wallet (plumbing.sqlviews): created by wallet's migrations 0019, 0020, 0032,
 # checked by tests/wallet/test_published_views.py. Nobody else names the wallet's tables.
 
 _STAMP = "timestamp with time zone"
@@ -232,4 +232,21 @@ PAYOUT_DESTINATIONS_VIEW = PublishedView(
     ),
 )
 
-PUBLISHED_VIEWS = (CLIENT_MOVEMENTS_VIEW, PAYMENT_INSTRUMENTS_VIEW, PAYOUT_DESTINATIONS_VIEW)
+CLIENT_MONEY_VIEW = PublishedView(
+    name="wallet_public_client_money",
+    purpose="Each client's deposits in short, per currency of their wallet (wallet's migration 0032), for "
+            "counting segments at scale: when they first deposited in it and their net deposits in it. Kept by "
+            "the database as legs are posted (the ledger is immutable, so a leg only adds), in the posting's "
+            "own transaction: exact, never behind the ledger. One row per client and currency with a deposit, "
+            "withdrawal, deposit refund or chargeback on their wallet.",
+    columns=(
+        Column("client_id", "bigint", "the client (crm_public_clients.id)"),
+        Column("currency", "character varying(10)", "the wallet's currency"),
+        Column("first_deposit_at", _STAMP, "the business time (occurred_at) of the first deposit crediting the "
+               "wallet in the currency; NULL when none has"),
+        Column("net_deposits", "numeric(28,8)", "deposits less withdrawals, deposit refunds and chargebacks in "
+               "the currency (the sum of the wallet's legs of those kinds)"),
+    ),
+)
+
+PUBLISHED_VIEWS = (CLIENT_MOVEMENTS_VIEW, PAYMENT_INSTRUMENTS_VIEW, PAYOUT_DESTINATIONS_VIEW, CLIENT_MONEY_VIEW)

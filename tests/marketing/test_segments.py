@@ -309,3 +309,29 @@ def test_groups_nest_only_so_deep_and_the_group_shape_is_checked():
     with pytest.raises(ValidationFailed) as caught:
         definition_clean({"match": "some", "conditions": "stage"}, brand=brand)
     assert set(caught.value.fields) == {"match", "conditions"}
+
+
+def test_a_lots_window_that_starts_mid_day_counts_only_that_days_deals_from_its_start():
+    """Windows count back from the moment the count is made, not from midnight: a trade an hour before
+    the window opened, on the same day, is outside it, and one a minute after is in."""
+    import datetime as dt
+
+    brand = make_brand()
+    early, late = make_client(brand=brand, language="en"), make_client(brand=brand, language="en")
+    now = timezone.now().astimezone(dt.UTC).replace(hour=12, minute=0, second=0, microsecond=0)
+    start = now - dt.timedelta(days=30)
+    trade(trading_account(early), "1", at=start - dt.timedelta(hours=1))
+    trade(trading_account(early), "0.5", at=start + dt.timedelta(minutes=1))
+    trade(trading_account(late), "1", at=start + dt.timedelta(minutes=1))
+
+    def at_noon(condition: dict[str, Any]) -> list[int]:
+        clean = definition_clean({"conditions": [condition]}, brand=brand)
+        return definition_member_ids(clean, brand_id=brand.pk, now=now)
+
+    assert at_noon({"fact": "lots", "op": "gte", "value": "1", "days": 30}) == [late.pk]
+    assert at_noon({"fact": "lots", "op": "lt", "value": "1", "days": 30}) == [early.pk]
+    assert at_noon({"fact": "trades", "op": "gte", "value": "2", "days": 31}) == [early.pk]
+    assert at_noon({"fact": "trades", "op": "gte", "value": "1", "days": 30}) == sorted([early.pk, late.pk])
+    with connection.cursor() as cursor:
+        cursor.execute(LOTS_SQL.replace("now()", "%s").replace(">= 2", ">= 1"), [brand.pk, now])
+        assert [row[0] for row in cursor.fetchall()] == [late.pk]

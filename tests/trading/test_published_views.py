@@ -8,6 +8,7 @@ import datetime as dt
 from decimal import Decimal
 
 import pytest
+from django.db import connection
 
 from tests.factories import make_brand, make_client
 from tests.published_views import assert_as_declared, view_rows
@@ -48,7 +49,8 @@ def _deal(account, **fields) -> Deal:
 
 def test_each_view_has_exactly_its_declared_columns_and_types():
     assert [v.name for v in selectors.PUBLISHED_VIEWS] == [
-        "trading_public_deals", "trading_public_accounts", "trading_public_servers"]
+        "trading_public_deals", "trading_public_accounts", "trading_public_servers",
+        "trading_public_client_trade_days"]
     for view in selectors.PUBLISHED_VIEWS:
         assert_as_declared(view)
 
@@ -114,3 +116,53 @@ def test_the_book_an_administrator_sets_on_a_group_shows_on_its_accounts_and_onl
         trading_group_book_set(actor=make_user(role_code=RoleCode.DEALER), server=server, group="x", book="a")
     trading_group_book_set(actor=admin, server=server, group="real\\standard", book="")
     assert view_rows(selectors.ACCOUNTS_VIEW, "id = %s", [account.pk])[0]["book"] == ""
+
+
+FRESH_DAYS = """
+SELECT a.client_id, (d.time AT TIME ZONE 'UTC')::date, max(d.time),
+       coalesce(sum(d.volume) FILTER (WHERE d.entry = 'in'), 0), count(*) FILTER (WHERE d.entry = 'in')
+FROM trading_public_deals d JOIN trading_public_accounts a ON a.id = d.account_id
+WHERE d.kind = 'trade' AND d.deleted_at IS NULL AND NOT a.is_demo AND a.client_id = %s
+GROUP BY 1, 2 ORDER BY 1, 2
+"""
+
+
+def _days(client) -> list[tuple]:
+    rows = view_rows(selectors.CLIENT_TRADE_DAYS_VIEW, "client_id = %s", [client.pk])
+    got = sorted((r["client_id"], r["day"], r["last_trade_at"], r["lots_in"], r["trades_in"]) for r in rows)
+    with connection.cursor() as cursor:
+        cursor.execute(FRESH_DAYS, [client.pk])
+        assert got == [tuple(row) for row in cursor.fetchall()]  # what the deals say, always
+    return got
+
+
+def test_a_clients_trade_days_follow_the_deals_as_the_sync_stores_edits_and_deletes_them():
+    """Marketing's segments count "no trade in 14 days" and "lots in the last 30 days" from this summary:
+    it must say what the deals say after every kind of change the sync makes."""
+    from trading.models import Deal as DealRow
+    from trading.models import TradingAccount
+
+    _brand, server, client, account = _account()
+    day = AT.date()
+    later = AT + dt.timedelta(hours=3)
+    deals_store(server, [_deal(account, entry=DealEntry.IN, volume=Decimal("1.25")),
+                         _deal(account, deal_id=90002, time=later, entry=DealEntry.OUT, volume=Decimal("1.25")),
+                         _deal(account, deal_id=90003, time=AT + dt.timedelta(days=1), entry=DealEntry.IN,
+                               volume=Decimal("0.5")),
+                         _deal(account, deal_id=90004, time=AT + dt.timedelta(hours=5), kind=DealKind.BALANCE,
+                               entry=DealEntry.NONE, side=None, volume=Decimal("0"))])
+    next_day = day + dt.timedelta(days=1)
+    assert _days(client) == [(client.pk, day, later, Decimal("1.25"), 1),
+                             (client.pk, next_day, AT + dt.timedelta(days=1), Decimal("0.5"), 1)]
+    # The platform edits the opening deal's volume (the sync stores the new content).
+    deals_store(server, [_deal(account, entry=DealEntry.IN, volume=Decimal("2"))])
+    assert _days(client)[0] == (client.pk, day, later, Decimal("2"), 1)
+    # Reconciliation finds the closing deal gone (as trading.sync marks it): the day's last trade is earlier.
+    DealRow.objects.filter(account=account, deal_id=90002).update(deleted_at=AT + dt.timedelta(days=2))
+    assert _days(client)[0] == (client.pk, day, AT, Decimal("2"), 1)
+    # A demo account's trades are not the client's trading; an account that turns demo takes its days away.
+    demo = trading_account_register(actor=None, client=client, server=server, login=7002, account_type="demo")
+    deals_store(server, [_deal(demo, deal_id=90005, entry=DealEntry.IN, volume=Decimal("9"))])
+    assert len(_days(client)) == 2
+    TradingAccount.objects.filter(pk=account.pk).update(is_demo=True)
+    assert _days(client) == []

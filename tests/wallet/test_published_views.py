@@ -7,6 +7,7 @@ import uuid
 from decimal import Decimal
 
 import pytest
+from django.db import connection
 
 from crm.lib.money import Money
 from tests.published_views import assert_as_declared, view_rows
@@ -21,7 +22,8 @@ pytestmark = pytest.mark.django_db
 def test_each_view_has_exactly_its_declared_columns_and_types():
     assert [v.name for v in selectors.PUBLISHED_VIEWS] == ["wallet_public_client_movements",
                                                            "wallet_public_payment_instruments",
-                                                           "wallet_public_payout_destinations"]
+                                                           "wallet_public_payout_destinations",
+                                                           "wallet_public_client_money"]
     for view in selectors.PUBLISHED_VIEWS:
         assert_as_declared(view)
 
@@ -96,3 +98,37 @@ def test_withdrawals_to_one_instrument_show_with_one_destination_key():
                                                                       (again.code, second.pk)]
     assert rows[0]["destination_key"] == rows[1]["destination_key"] and len(rows[0]["destination_key"]) == 64
     assert "ann.lee@wallet.example" not in rows[0]["destination_masked"]
+
+
+def test_a_clients_money_in_short_follows_every_posting_per_currency():
+    """Marketing's segments count "ever deposited" and "net deposits" from this summary: it must say
+    what the client's wallet legs say, posting by posting, whatever order the business times come in."""
+    from tests.compliance.aml_support import ago, deposit, withdrawal
+    from tests.factories import make_client
+
+    client = make_client()
+    other = make_client(brand=client.brand)
+    assert view_rows(selectors.CLIENT_MONEY_VIEW, "client_id = %s", [client.pk]) == []
+    deposit(client, "500.00", at=ago(days=3))
+    withdrawal(client, "120.50", at=ago(days=2))
+    # Recorded later but happened earlier (a provider's late notification): it is the first deposit.
+    earliest = ago(days=9)
+    deposit(client, "80.00", at=earliest)
+    in_euros = ago(days=1)
+    deposit(client, "200.00", at=in_euros, currency="EUR")
+    deposit(other, "10.00", at=ago(days=5))
+    rows = {r["currency"]: r for r in view_rows(selectors.CLIENT_MONEY_VIEW, "client_id = %s", [client.pk])}
+    assert set(rows) == {"USD", "EUR"}
+    assert rows["USD"]["first_deposit_at"] == earliest
+    assert rows["USD"]["net_deposits"] == Decimal("459.50")
+    assert rows["EUR"]["net_deposits"] == Decimal("200.00")
+    assert rows["EUR"]["first_deposit_at"] == in_euros
+    # The same figures as the movements the wallet publishes, for every client.
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT client_id, currency, min(occurred_at) FILTER (WHERE kind = 'deposit' AND amount > 0), sum(amount) "
+            "FROM wallet_public_client_movements WHERE kind IN ('deposit', 'withdrawal', 'deposit_refund', "
+            "'chargeback') AND client_id = ANY(%s) GROUP BY 1, 2 ORDER BY 1, 2", [[client.pk, other.pk]])
+        expected = cursor.fetchall()
+    got = view_rows(selectors.CLIENT_MONEY_VIEW, "client_id = ANY(%s)", [[client.pk, other.pk]])
+    assert sorted((r["client_id"], r["currency"], r["first_deposit_at"], r["net_deposits"]) for r in got) == expected
