@@ -15,14 +15,16 @@ Measured:
 
 - (a) queueing: campaign_send, then the send job run in this process as the django-rq worker runs it
   (crm.jobs.job_execute): snapshot, split, the consent check per batch (allowed_recipients), each
-  member's email rendered and written as an OutboundEmail (emails.services.email_queue, which hands
-  each to Celery through Redis after its batch commits; no Celery worker runs, so those tasks only
-  wait in the benchmark's Redis database);
+  member's email rendered, the batch's emails written in one INSERT and their audit rows in another
+  (emails.services.email_queue_many, which hands them to Celery in batch tasks through Redis after
+  the batch commits; no Celery worker runs, so those tasks only wait in the benchmark's Redis
+  database), the budget taken for the batch at once;
 - (b) delivery: every queued email sent by emails.services.email_deliver_batch (the body of the
   batch tasks the send job queued, EMAIL_BATCH emails each: lock the batch with SKIP LOCKED in one
-  query, build each message, send it over the process's SMTP connection (emails.mailer, opened
-  once and reused), mark the sent ones in one UPDATE and write their "email.sent" events in one
-  INSERT) by --workers processes (2, forked, as a Celery prefork pool of 2), taking the batches in
+  query, ask marketing once whether consent still holds for them (emails.services.delivery_checks),
+  write each message's bytes (emails.mime) and send them over the process's SMTP connection
+  (emails.mailer, opened once and reused), mark the sent ones in one UPDATE and write their
+  "email.sent" events in one INSERT) by --workers processes (2, forked, as a Celery prefork pool of 2), taking the batches in
   turn, into a threaded SMTP sink started by this script on 127.0.0.1 (it accepts every message and
   discards it; it counts the connections, logged).
 

@@ -26,11 +26,13 @@ and the result says so.
 
 from __future__ import annotations
 
+import functools
 import logging
 import re
 import smtplib
 import threading
-from collections.abc import Iterable, Mapping, Sequence
+import uuid
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import Decimal
@@ -40,7 +42,7 @@ from celery import shared_task
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.mail import EmailMultiAlternatives
-from django.db import transaction
+from django.db import connection, transaction
 from django.template import Context, Engine, Library, TemplateSyntaxError, defaultfilters, defaulttags
 from django.template.defaultfilters import linebreaks_filter, urlize
 from django.template.loader import render_to_string
@@ -63,6 +65,7 @@ from emails import permissions
 from emails.mailer import mailer_send
 from emails.models import EMAIL_STATES, EmailStatus, EmailTemplate, OutboundEmail, template_key_validator
 from plumbing import context as actor_context
+from plumbing.hooks import HookPoint
 
 if TYPE_CHECKING:
     from django.template.base import Template
@@ -127,7 +130,9 @@ class TemplateProblem:
         return gettext("Line %(line)d: %(message)s") % {"line": self.line, "message": self.message}
 
 
+@functools.lru_cache(maxsize=512)
 def _compile(source: str, engine: Engine = _engine) -> Template:
+    """`source` compiled once per process (a campaign renders one text for every recipient)."""
     return engine.from_string(source)
 
 
@@ -508,11 +513,7 @@ def email_queue(*, client: Client | None, rendered: RenderedEmail, template: Ema
     if brand is None or not to_email:
         raise ValidationFailed(gettext("An email needs a brand and an address to send to."),
                                fields={"to_email": [gettext("Give the address to send to.")]})
-    extra = {str(name): str(value) for name, value in (headers or {}).items()}
-    for name, value in extra.items():
-        if not name or any(c in name for c in ":\r\n ") or "\n" in value or "\r" in value:
-            raise ValidationFailed(gettext("The email header “%(name)s” cannot be sent.") % {"name": name[:60]},
-                                   fields={"headers": [name[:60]]})
+    extra = _headers_checked(headers)
     email = OutboundEmail.objects.create(
         brand=brand, client=client, template=template if template is not None and template.pk else None,
         template_key=template.key if template is not None else "", language=rendered.language,
@@ -527,6 +528,81 @@ def email_queue(*, client: Client | None, rendered: RenderedEmail, template: Ema
     }, actor=actor)
     _enqueue_after_commit(email.pk)
     return email
+
+
+@dataclass(frozen=True)
+class EmailToQueue:
+    """One email of email_queue_many: `rendered` for `client` (who has an address), with its headers
+    and what its audit row adds."""
+
+    client: Client
+    rendered: RenderedEmail
+    headers: Mapping[str, str]
+    audit_extra: Mapping[str, Any]
+
+
+@dataclass(frozen=True)
+class QueuedEmail:
+    pk: int
+    code: uuid.UUID
+
+
+def email_queue_many(*, emails: Sequence[EmailToQueue], actor: User | None,
+                     audit_action: str = "email.queue") -> list[QueuedEmail]:
+    """email_queue for many clients at once, in the caller's transaction: the same rows, audit rows
+    (one per email, as email_queue writes) and hand-over to Celery after commit (in batch tasks), but
+    the emails in one INSERT and their audit rows in another, whatever their number. Validated as
+    email_queue validates, all before anything is written: ValidationFailed names the first email's
+    problem. Returns each email's id and code, in the order given."""
+    from crm.audit import AuditEntry, audit_record_many
+    from crm.lib.bulk import next_ids, write
+
+    if not emails:
+        return []
+    now = timezone.now()
+    sent_by = _sender_label(actor)[:200]
+    request_id = actor_context.current().request_id[:64]
+    rows: list[dict[str, Any]] = []
+    entries: list[AuditEntry] = []
+    ids = next_ids((OutboundEmail, len(emails)))[0]
+    out: list[QueuedEmail] = []
+    for pk, item in zip(ids, emails, strict=True):
+        client, rendered = item.client, item.rendered
+        if not client.email:
+            raise ValidationFailed(gettext("An email needs a brand and an address to send to."),
+                                   fields={"to_email": [gettext("Give the address to send to.")]})
+        extra = _headers_checked(item.headers)
+        template = rendered.template
+        code = uuid.uuid4()
+        rows.append({
+            "id": pk, "code": code, "brand_id": client.brand_id, "client_id": client.pk,
+            "template_id": template.pk if template is not None and template.pk else None,
+            "template_key": template.key if template is not None else "", "language": rendered.language,
+            "to_email": client.email, "subject": rendered.subject, "body_text": rendered.text,
+            "body_html": rendered.html, "status": EmailStatus.QUEUED.value, "attempts": 0, "last_error": "",
+            "next_attempt_at": now, "sent_by": sent_by, "author_id": None, "request_id": request_id,
+            "headers": extra, "created_at": now, "sent_at": None,
+        })
+        entries.append(AuditEntry(
+            action=audit_action, object_type=OutboundEmail._meta.label_lower, object_id=str(code),
+            brand=client.brand_id, actor=actor,
+            after={"client": str(client.code), "template": rows[-1]["template_key"], "language": rendered.language,
+                   "to": mask_email(client.email), "subject": rendered.subject, **item.audit_extra}))
+        out.append(QueuedEmail(pk=pk, code=code))
+    write([(OutboundEmail, rows, True)])
+    audit_record_many(entries)
+    for queued in out:
+        _enqueue_after_commit(queued.pk)
+    return out
+
+
+def _headers_checked(headers: Mapping[str, str] | None) -> dict[str, str]:
+    extra = {str(name): str(value) for name, value in (headers or {}).items()}
+    for name, value in extra.items():
+        if not name or any(c in name for c in ":\r\n ") or "\n" in value or "\r" in value:
+            raise ValidationFailed(gettext("The email header “%(name)s” cannot be sent.") % {"name": name[:60]},
+                                   fields={"headers": [name[:60]]})
+    return extra
 
 
 class _Pending:
@@ -626,6 +702,28 @@ def _send(email: OutboundEmail) -> Exception | None:
     return None
 
 
+class DeliveryRefused(Exception):  # noqa: N818 - an outcome recorded on the email, not an error to show
+    """A delivery check (delivery_checks) refused the email: it is failed with this reason, unsent."""
+
+
+# Checks a higher app plugs in (in its AppConfig.ready) to refuse emails as they are about to be sent:
+# each is given the locked queued emails of a delivery (with their clients) and returns the ids it
+# refuses with the reason. Marketing refuses its emails to clients whose consent was withdrawn (or
+# whose address was suppressed) since they were queued. One call per batch: a check should ask the
+# database once for all of them.
+delivery_checks: HookPoint[Callable[[Sequence[OutboundEmail]], Mapping[int, str]]] = HookPoint(
+    "emails.delivery")
+
+
+def _refusals(emails: Sequence[OutboundEmail]) -> dict[int, str]:
+    refused: dict[int, str] = {}
+    for check in delivery_checks:
+        pending = [e for e in emails if e.pk not in refused]
+        if pending:
+            refused.update(check(pending))
+    return refused
+
+
 _RETRY = "retry"
 
 
@@ -642,8 +740,9 @@ def _record(email: OutboundEmail, error: Exception | None, *, now: datetime, las
             emit("email.sent", client=email.client, brand=email.brand_id, actor=email.author,
                  data=_event_data(email))
             return str(email.status)
-        email.last_error = f"{type(error).__name__}: {error}"[:2000]
-        permanent = isinstance(error, _PERMANENT_SMTP)
+        refused = isinstance(error, DeliveryRefused)
+        email.last_error = str(error)[:2000] if refused else f"{type(error).__name__}: {error}"[:2000]
+        permanent = refused or isinstance(error, _PERMANENT_SMTP)
         if last_attempt or permanent or email.attempts >= EMAIL_MAX_ATTEMPTS:
             EMAIL_STATES.move(email, EmailStatus.FAILED, save=("last_error", "attempts"),
                               also={"next_attempt_at": None})
@@ -670,7 +769,8 @@ def email_deliver(*, email_id: int, last_attempt: bool = False) -> str:
         if email is None or email.status != EmailStatus.QUEUED:
             return email.status if email is not None else "missing"
         now = timezone.now()
-        error = _send(email)
+        reason = _refusals([email]).get(email.pk)
+        error = DeliveryRefused(reason) if reason is not None else _send(email)
         status = _record(email, error, now=now, last_attempt=last_attempt)
         if status != _RETRY:
             return status
@@ -689,6 +789,14 @@ def email_deliver_task(self: Any, email_id: int) -> str:
         raise self.retry(exc=exc, countdown=email_backoff(self.request.retries + 1)) from exc
 
 
+# The batch's sent emails in one statement (each keeps its own attempts and time).
+_MARK_SENT = (
+    "UPDATE emails_outboundemail AS e SET status = 'sent', attempts = u.attempts, sent_at = u.sent_at,"
+    " last_error = '', next_attempt_at = NULL"
+    " FROM unnest(%s::bigint[], %s::int[], %s::timestamptz[]) AS u(id, attempts, sent_at) WHERE e.id = u.id"
+)
+
+
 def email_deliver_batch(*, email_ids: Sequence[int]) -> dict[int, str]:
     """Send the queued emails among `email_ids` (up to EMAIL_BATCH of them) in one transaction; returns
     each one's outcome by id: "sent", "failed", "retry" (it stays queued), or "skipped" (already sent
@@ -702,7 +810,8 @@ def email_deliver_batch(*, email_ids: Sequence[int]) -> dict[int, str]:
     the backoff of its attempt; its attempts are counted on the row, so it still ends after
     EMAIL_MAX_ATTEMPTS. The events are written in one INSERT and the sent emails in one UPDATE as the
     batch ends. A worker that dies mid-batch commits none of it: those emails stay queued and the sweep
-    sends them again (as a single email whose worker dies between sending and committing).
+    sends them again (as a single email whose worker dies between sending and committing). Emails a
+    delivery check refuses (delivery_checks: one call for the batch) are failed unsent, with its reason.
     """
     outcomes: dict[int, str] = dict.fromkeys(email_ids, "skipped")
     retries: list[tuple[int, int]] = []
@@ -711,15 +820,21 @@ def email_deliver_batch(*, email_ids: Sequence[int]) -> dict[int, str]:
                       .select_related("client", "brand", "author")
                       .filter(pk__in=list(email_ids), status=EmailStatus.QUEUED).order_by("pk"))
         sent: list[OutboundEmail] = []
+        refused = _refusals(emails)
         for email in emails:
             now = timezone.now()
-            status = _record(email, _send(email), now=now, last_attempt=False, save=False)
+            reason = refused.get(email.pk)
+            error = DeliveryRefused(reason) if reason is not None else _send(email)
+            status = _record(email, error, now=now, last_attempt=False, save=False)
             outcomes[email.pk] = status
             if status == EmailStatus.SENT:
                 sent.append(email)
             elif status == _RETRY:
                 retries.append((email.pk, email.attempts))
-        OutboundEmail.objects.bulk_update(sent, ["status", "attempts", "sent_at", "last_error", "next_attempt_at"])
+        if sent:
+            with connection.cursor() as cursor:
+                cursor.execute(_MARK_SENT, [[e.pk for e in sent], [e.attempts for e in sent],
+                                            [e.sent_at for e in sent]])
     if retries:
         logger.warning("emails of a batch failed; each will retry", extra={"emails": len(retries)})
 
@@ -802,7 +917,8 @@ from emails.sms import SmsLength, sms_length, sms_messages_anonymise, sms_requeu
 from emails.sms_models import SmsPurpose  # noqa: E402
 
 __all__ = [
-    "EmailSendResult", "RenderedEmail", "email_deliver", "email_deliver_batch", "email_queue", "email_render", "email_requeue_stale",
+    "EmailSendResult", "EmailToQueue", "QueuedEmail", "RenderedEmail", "delivery_checks", "email_deliver",
+    "email_deliver_batch", "email_queue", "email_queue_many", "email_render", "email_requeue_stale",
     "email_send_templated", "email_template_pick", "email_template_save", "email_template_validate",
     "language_chain", "render_text", "sample_context", "template_context", "template_problems",
     "outbound_emails_anonymise", "sms_messages_anonymise", "sms_requeue_stale",

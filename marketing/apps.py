@@ -23,12 +23,17 @@ class MarketingConfig(AppConfig):
 
 
 def _campaigns() -> None:
-    """The campaigns' send job kind and their delivery handlers (marketing.campaigns)."""
+    """The campaigns' send job kind, their delivery handlers (marketing.campaigns) and the consent
+    check on delivery (marketing.delivery)."""
     from django.utils.translation import gettext_lazy as _
 
     from crm.jobs import job_kind_register
+    from emails.services import delivery_checks
     from marketing import campaign_handlers  # noqa: F401 - subscribes to email.sent / email.failed
     from marketing.campaigns import JOB_KIND
+    from marketing.delivery import refused_marketing
+
+    delivery_checks.register(refused_marketing)  # consent asked again as each email goes out
 
     job_kind_register(
         JOB_KIND,

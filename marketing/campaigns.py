@@ -14,10 +14,16 @@ django-rq job (crm.jobs: progress on the job's page, cancel there or on the camp
    those who may not receive marketing email now (marketing.consent.allowed_recipients) are set
    skipped with the reason; those outside the sending window of their own time zone stay queued for
    a later run; the others are rendered (the emails app's sandbox, the client's context) and queued
-   on the emails pipeline with the unsubscribe headers and the campaign's marker headers, each row
-   marked sent in the same transaction. A rerun of the job therefore sends nobody twice.
+   on the emails pipeline with the unsubscribe headers and the campaign's marker headers (the batch's
+   emails in one INSERT and their audit rows, one per email, in another: email_queue_many), their
+   rows marked sent in one UPDATE in the same transaction. A rerun of the job therefore sends nobody
+   twice, and a job that dies mid-batch leaves the whole batch queued, none of it handed to Celery.
+   Consent is asked again as each email is delivered (marketing.apps registers the check with the
+   emails app): whoever withdrew it, or whose address was suppressed, since the batch was queued is
+   not sent to (the email fails with the reason, and the member's delivery is recorded as failed).
 3. The brand's per-minute budget (settings.MARKETING_CAMPAIGN_RATE, "600/m" by default) is counted
-   in Redis (crm.lib.ratelimit) per email; a spent budget pauses the job until its window ends.
+   in Redis (crm.lib.ratelimit), one email at a time but taken for a batch at once (rate_take); a
+   spent budget pauses the job until its window ends.
 4. No member left queued: the campaign is sent. A cancel stops it at the next batch; the members not
    mailed yet are recorded as not sent.
 
@@ -48,7 +54,7 @@ from typing import Any
 
 from django.conf import settings
 from django.core import signing
-from django.db import transaction
+from django.db import connection, transaction
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext
@@ -59,14 +65,16 @@ from crm.jobs import JobCancelled, JobHandle, job_cancel, job_start
 from crm.lib.bulk import rows_gathered
 from crm.lib.money import Money, money_parse
 from crm.lib.public_url import public_url
-from crm.lib.ratelimit import rate_hit, rate_key, rate_spent
+from crm.lib.ratelimit import rate_key, rate_spent, rate_take
 from crm.models import Brand, Client, User
 from crm.permissions import user_can, visible_brands
 from crm.selectors import mask_email
 from emails.services import (
+    EmailToQueue,
     SmsNotConfigured,
     SmsPurpose,
     email_queue,
+    email_queue_many,
     email_render,
     email_template_pick,
     email_template_save,
@@ -369,6 +377,42 @@ def marketing_email_queue(
     names `source`: a campaign's or sequence's code) and `markers` added; with `recipient_code`, the
     links are tracked (see _render). Campaigns and sequences (marketing.sequences) both send so; the
     caller has checked consent (allowed_recipients). ValidationFailed when it cannot be rendered."""
+    item = _email_for(
+        brand=brand,
+        client=client,
+        subject=subject,
+        body=body,
+        source=source,
+        markers=markers,
+        audit_extra=audit_extra,
+        recipient_code=recipient_code,
+        template=template,
+    )
+    return email_queue(
+        client=client,
+        rendered=item.rendered,
+        template=item.rendered.template,
+        actor=None,
+        audit_action=audit_action,
+        audit_extra=dict(item.audit_extra),
+        headers=item.headers,
+    )
+
+
+def _email_for(
+    *,
+    brand: Brand,
+    client: Client,
+    subject: str,
+    body: str,
+    source: str,
+    markers: Mapping[str, str],
+    audit_extra: Mapping[str, Any],
+    recipient_code: Any = None,
+    template: Any = None,
+) -> EmailToQueue:
+    """What marketing_email_queue queues, rendered but not yet written (a campaign's batch writes its
+    emails together: emails.services.email_queue_many)."""
     headers = {
         **unsubscribe_headers(client=client, channel="email", campaign_code=source),
         **markers,
@@ -383,15 +427,7 @@ def marketing_email_queue(
         recipient_code=recipient_code,
         template=template,
     )
-    return email_queue(
-        client=client,
-        rendered=rendered,
-        template=rendered.template,
-        actor=None,
-        audit_action=audit_action,
-        audit_extra=dict(audit_extra),
-        headers=headers,
-    )
+    return EmailToQueue(client=client, rendered=rendered, headers=headers, audit_extra=dict(audit_extra))
 
 
 def _context_for(brand: Brand, segment: Segment | None) -> tuple[dict[str, Any], str]:
@@ -806,6 +842,13 @@ def _batch(
     template = _template(campaign.brand)
     sent: list[CampaignRecipient] = []
     failed: list[CampaignRecipient] = []
+    emails: list[tuple[CampaignRecipient, EmailToQueue]] = []
+    # The budget is taken for the batch at once: as many as may be sent of those who would be.
+    granted = rate_take(
+        key,
+        rate,
+        sum(1 for row in rows if row.client_id in allowed and _sendable(row, clients, sms, now, window)),
+    )
     last = rows[-1].pk
     for row in rows:
         if row.client_id not in allowed:
@@ -825,10 +868,10 @@ def _batch(
             row.status, row.reason = RecipientStatus.FAILED, gettext("The client has no email address.")
             failed.append(row)
             continue
-        if rate_spent(key, rate) > 0:
+        if granted <= 0:  # the budget is spent: this one and the rest wait for the next window
             last = row.pk - 1
             break
-        rate_hit(key, rate)
+        granted -= 1
         if sms:
             try:
                 message = _sms_one(campaign, row, client)
@@ -840,14 +883,13 @@ def _batch(
             sent.append(row)
             continue
         try:
-            email = marketing_email_queue(
+            item = _email_for(
                 brand=campaign.brand,
                 client=client,
                 subject=row.variant.subject,
                 body=row.variant.body,
                 source=str(campaign.code),
                 markers={"X-CRM-Marketing": "campaign", "X-CRM-Campaign": str(campaign.code)},
-                audit_action="marketing.campaign_email",
                 audit_extra={"campaign": str(campaign.code), "variant": row.variant.label},
                 recipient_code=row.code,
                 template=template,
@@ -856,14 +898,46 @@ def _batch(
             row.status, row.reason = RecipientStatus.FAILED, str(error.message)[:200]
             failed.append(row)
             continue
-        row.status, row.sent_at, row.email_code = RecipientStatus.SENT, timezone.now(), email.code
-        sent.append(row)
+        emails.append((row, item))
+    if emails:
+        # The batch's emails in one INSERT (and their audit rows in another), their members marked
+        # sent in one UPDATE, all in this transaction: a rerun finds them sent, never queued.
+        queued = email_queue_many(
+            emails=[item for _row, item in emails], actor=None, audit_action="marketing.campaign_email"
+        )
+        with connection.cursor() as cursor:
+            cursor.execute(
+                _MARK_SENT,
+                [timezone.now(), [row.pk for row, _item in emails], [q.code for q in queued]],
+            )
     CampaignRecipient.objects.bulk_update(sent, ["status", "sent_at", "email_code", "sms_code"])
     CampaignRecipient.objects.bulk_update(failed, ["status", "reason"])
-    counts.sent += len(sent)
+    counts.sent += len(sent) + len(emails)
     counts.failed += len(failed)
     counts.report(handle, counts.sent + counts.skipped + counts.failed + counts.waiting, check=False)
     return last
+
+
+# A batch's emailed members, each with the code of its email.
+_MARK_SENT = (
+    "UPDATE marketing_campaignrecipient AS r SET status = 'sent', sent_at = %s, email_code = u.code"
+    " FROM unnest(%s::bigint[], %s::uuid[]) AS u(id, code) WHERE r.id = u.id"
+)
+
+
+def _sendable(
+    row: CampaignRecipient,
+    clients: Mapping[int, Client],
+    sms: bool,
+    now: dt.datetime,
+    window: tuple[int, int],
+) -> bool:
+    """Whether _batch would send to `row` (consent was asked already): a client in their window, with
+    the address the channel needs and a variant."""
+    client = clients.get(row.client_id)
+    if client is None or row.variant is None or not (client.phone if sms else client.email):
+        return False
+    return in_sending_window(client_timezone=client.timezone, now=now, window=window)
 
 
 def sms_text(*, body: str, context: dict[str, Any], recipient_code: Any = None) -> str:

@@ -398,15 +398,16 @@ def test_sending_keeps_to_the_brands_budget_per_minute(world, monkeypatch):
     def spent(key: str, rate: str) -> int:
         return 30 if windows[-1] >= 4 else 0
 
-    def hit(key: str, rate: str) -> int:
-        windows[-1] += 1
-        return 0
+    def take(key: str, rate: str, wanted: int) -> int:  # a batch takes what is left of the window
+        granted = min(wanted, max(0, 4 - windows[-1]))
+        windows[-1] += granted
+        return granted
 
     def sleep(seconds: float) -> None:
         windows.append(0)  # the window ended
 
     monkeypatch.setattr(campaigns, "rate_spent", spent)
-    monkeypatch.setattr(campaigns, "rate_hit", hit)
+    monkeypatch.setattr(campaigns, "rate_take", take)
     monkeypatch.setattr(campaigns.time, "sleep", sleep)
     campaign = _send(world, _campaign(world, holdout_percent=0))
     assert campaign.status == CampaignStatus.SENT
