@@ -19,7 +19,7 @@ How it stays exact, in the writer's own transaction (no lag):
   the recomputation is a statement of its own, so under READ COMMITTED it sees every writer that
   held them before; a concurrent insert waits on the same rows;
 - an account moved to another client or made demo (or live): both clients' days are recomputed.
-trading.client_trade_days.client_trade_days_verify recomputes the table and names any difference.
+tests/trading/test_published_views.py compares the table with the deals after inserts, edits and deletes.
 """
 
 from django.db import migrations

@@ -13,7 +13,7 @@ adds to its client's figures: the summary is exact in the posting's own transact
 "as of"), whoever inserts the legs (ledger_post, a bulk COPY). The trigger runs once per statement
 over the statement's new legs (a transition table), so a posting or a COPY batch makes one upsert,
 its rows in key order (two postings of one client wait for each other, never deadlock).
-`wallet.client_money.client_money_verify` recomputes it from the legs and names any difference.
+tests/wallet/test_published_views.py compares it with the legs after postings, refunds and chargebacks.
 
 first_deposit_at is the earliest business time (occurred_at) of a deposit crediting the wallet
 (amount > 0) in the currency; net_deposits the sum of the wallet's legs of deposits, withdrawals,
