@@ -42,6 +42,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import functools
 import hashlib
 import html
 import re
@@ -55,7 +56,7 @@ from typing import Any
 from django.conf import settings
 from django.core import signing
 from django.db import connection, transaction
-from django.urls import reverse
+from django.urls import get_script_prefix, get_urlconf, reverse
 from django.utils import timezone
 from django.utils.translation import gettext
 
@@ -345,8 +346,12 @@ def _render(
     if recipient_code is None:
         return rendered
 
+    links: dict[str, str] = {}  # a link in both the text and the HTML is signed once
+
     def tracked(url: str) -> str:
-        return click_url(recipient_code=recipient_code, url=url)
+        if url not in links:
+            links[url] = click_url(recipient_code=recipient_code, url=url)
+        return links[url]
 
     text = _URL_IN_TEXT.sub(lambda m: tracked(m.group(0)), rendered.text)
     body_html = _HREF.sub(
@@ -530,14 +535,29 @@ def click_token(*, recipient_code: Any, url: str) -> str:
     return signing.dumps({"r": str(recipient_code), "u": url}, salt=CLICK_SALT, compress=True)
 
 
+_SLOT = "tokenslot"
+
+
+@functools.lru_cache(maxsize=16)
+def _path_around(name: str, urlconf: str | None, prefix: str) -> tuple[str, str]:
+    """The path of URL `name` before and after its token, reversed once per URL configuration (a
+    campaign builds several such links per recipient). A signed token's characters (URL-safe base64
+    and colons) are the same quoted or not, so the two halves around it are what reverse() gives."""
+    head, _slot, tail = reverse(name, args=[_SLOT], urlconf=urlconf).partition(_SLOT)
+    return head, tail
+
+
+def _token_url(name: str, token: str) -> str:
+    head, tail = _path_around(name, get_urlconf(), get_script_prefix())
+    return public_url(f"{head}{token}{tail}")
+
+
 def open_url(*, recipient_code: Any) -> str:
-    return public_url(reverse("marketing_campaign_open", args=[open_token(recipient_code=recipient_code)]))
+    return _token_url("marketing_campaign_open", open_token(recipient_code=recipient_code))
 
 
 def click_url(*, recipient_code: Any, url: str) -> str:
-    return public_url(
-        reverse("marketing_campaign_click", args=[click_token(recipient_code=recipient_code, url=url)])
-    )
+    return _token_url("marketing_campaign_click", click_token(recipient_code=recipient_code, url=url))
 
 
 def safe_target(url: Any) -> str | None:
