@@ -3,7 +3,7 @@ into each, the staff's pages into English and Arabic (others fall back to Englis
 
 Names are in English, as Django's own catalogue has them, so that settings wraps each in gettext_lazy
 and a page shows it in the page's language. Codes are Django's (its format modules and LANG_INFO):
-"pt-br", "zh-hans". Right-to-left: ar and fa (Django's LANG_INFO "bidi").
+"pt-br", "zh-hans", "zh-hant". Right-to-left: ar and fa (Django's LANG_INFO "bidi").
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ LANGUAGE_NAMES: tuple[tuple[str, str], ...] = (
     ("ar", "Arabic"),
     ("fa", "Persian"),
     ("zh-hans", "Simplified Chinese"),
+    ("zh-hant", "Traditional Chinese"),
     ("vi", "Vietnamese"),
     ("th", "Thai"),
     ("id", "Indonesian"),

@@ -33,7 +33,7 @@ from tests.portal.translations import (
     untranslated,
 )
 
-COMPLETE = ("ar", "es", "pt-br", "fr", "de", "it", "pl", "ru", "tr", "fa", "zh-hans", "vi", "th", "id", "ms", "ja", "ko")
+COMPLETE = ("ar", "es", "pt-br", "fr", "de", "it", "pl", "ru", "tr", "fa", "zh-hans", "zh-hant", "vi", "th", "id", "ms", "ja", "ko")
 
 PLACEHOLDER = re.compile(r"%\(\w+\)[sd]|%%|\{\w*\}")
 
@@ -102,6 +102,7 @@ def test_every_offered_language_is_complete():
 @pytest.mark.parametrize(("language", "shown"), [
     ("en", "1,234,567.50\u00a0USD"), ("de", "1.234.567,50\u00a0USD"), ("fr", "1\u00a0234\u00a0567,50\u00a0USD"),
     ("ar", "1.234.567,50\u00a0USD"), ("fa", "1,234,567.50\u00a0USD"), ("zh-hans", "1,234,567.50\u00a0USD"),
+    ("zh-hant", "1,234,567.50\u00a0USD"),
     ("vi", "1.234.567,50\u00a0USD"), ("ja", "1,234,567.50\u00a0USD"), ("th", "1,234,567.50\u00a0USD"),
 ])
 def test_amounts_are_grouped_with_the_language_s_marks(language, shown):
