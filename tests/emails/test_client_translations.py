@@ -27,7 +27,7 @@ from tests.factories import make_brand
 from tests.portal.translations import REPO_ROOT, catalogue_entries, parse_po, untranslated
 from tests.support.complaint_world import build_world, open_ticket
 
-COMPLETE: tuple[str, ...] = ("es", "fr", "de", "pt-br", "ar", "ru", "ja", "it", "pl", "zh-hans", "zh-hant", "tr", "ko", "id", "vi", "ms", "th")
+COMPLETE: tuple[str, ...] = ("es", "fr", "de", "pt-br", "ar", "ru", "ja", "it", "pl", "zh-hans", "zh-hant", "tr", "ko", "id", "vi", "ms", "th", "fa")
 
 OFFERED = tuple(code for code, _name in settings.LANGUAGES if code != "en")
 

@@ -86,7 +86,7 @@ CHOICES = (
 CATALOGUES = ("locale", "crm/locale", "trading/locale", "ib/locale", "support/locale", "portal/locale")
 OTHERS = tuple(folder for folder in CATALOGUES if folder != "ib/locale")
 
-COMPLETE: tuple[str, ...] = ("es", "fr", "de", "pt-br", "ar", "ru", "ja", "it", "pl", "zh-hans", "zh-hant", "tr", "ko", "id", "vi", "ms", "th")
+COMPLETE: tuple[str, ...] = ("es", "fr", "de", "pt-br", "ar", "ru", "ja", "it", "pl", "zh-hans", "zh-hant", "tr", "ko", "id", "vi", "ms", "th", "fa")
 
 LANGUAGES = tuple(code for code, _name in settings.LANGUAGES if code != settings.LANGUAGE_CODE)
 PLACEHOLDER = re.compile(r"%\(\w+\)[sd]|%%|\{\w*\}")
