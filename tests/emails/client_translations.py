@@ -12,6 +12,7 @@ reused, not translated twice):
 - leads/locale: the public web-to-lead form (/f/<brand>/lead/) and the validation it shares.
 - marketing/locale: the public unsubscribe and preference pages (/m/u/<token>).
 - trading/locale: the public page of a trading password link (/trading-password/<token>/).
+- wallet/locale: the receipts the wallet emails when money moves (wallet.receipts).
 
 Templates staff write themselves (the composer's, a brand's reworded ones) are theirs, in the language
 they write them in: not here.
@@ -52,6 +53,7 @@ CLIENT_CATALOGUES: dict[str, tuple[str, ...]] = {
         "templates/trading/public/password_link.html",
         "trading/password_links.py",
     ),
+    "wallet/locale": ("templates/emails/wallet/*.txt",),
 }
 
 # Words that staff-side code puts on these surfaces, named here rather than listing the whole file
