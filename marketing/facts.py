@@ -6,10 +6,12 @@ Each fact reads another app's rows only through the views that app publishes (pl
 declared in its selectors): KYC approvals (kyc_public_approvals), wallet movements
 (wallet_public_client_movements) and each client's first deposit and net deposits per currency
 (wallet_public_client_money, kept as legs are posted), trading deals and accounts (trading_public_deals,
-trading_public_accounts) and each client's trading per day (trading_public_client_trade_days, kept as
-deals are stored), partners (ib_public_attributions, ib_public_partners), risk scores
-(compliance_public_risk_scores) and the clients' own sign-ins (crm_public_origins). The SQL here is
-constant text; what a marketer types reaches the database only as a query parameter.
+trading_public_accounts), each client's trading per day (trading_public_client_trade_days, kept as
+deals are stored) and its balance and equity per currency on live accounts
+(trading_public_client_balances, kept as accounts change), partners (ib_public_attributions,
+ib_public_partners), risk scores (compliance_public_risk_scores) and the clients' own sign-ins
+(crm_public_origins). The SQL here is constant text; what a marketer types reaches the database only
+as a query parameter.
 
 `permission`: a fact only those holding it may filter on (the risk band: compliance's use only).
 """
@@ -56,14 +58,12 @@ _FIRST_DEPOSIT_AMOUNT = (
     "FROM wallet_public_client_movements m WHERE m.kind = 'deposit' AND m.amount > 0 "
     "ORDER BY m.client_id, m.occurred_at, m.leg_id) f WHERE f.currency = %s"
 )
+# The balances and equities of the client's live (not demo, not archived) accounts in that currency,
+# summed: trading's per-client summary, exact as of the accounts' last change.
 _BALANCE = (
-    "SELECT a.client_id, sum(a.balance) AS value FROM trading_public_accounts a "
-    "WHERE NOT a.is_demo AND NOT a.is_archived AND a.currency = %s GROUP BY a.client_id"
+    "SELECT b.client_id, b.balance AS value FROM trading_public_client_balances b WHERE b.currency = %s"
 )
-_EQUITY = (
-    "SELECT a.client_id, sum(a.equity) AS value FROM trading_public_accounts a "
-    "WHERE NOT a.is_demo AND NOT a.is_archived AND a.currency = %s GROUP BY a.client_id"
-)
+_EQUITY = "SELECT b.client_id, b.equity AS value FROM trading_public_client_balances b WHERE b.currency = %s"
 
 # The window's start is the one parameter of a window's relation. Lots and trades count the deals
 # that open a position (entry in), so that a round trip counts once: the client-days after the day the

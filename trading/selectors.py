@@ -368,7 +368,23 @@ CLIENT_TRADE_DAYS_VIEW = PublishedView(
     ),
 )
 
-PUBLISHED_VIEWS = (DEALS_VIEW, ACCOUNTS_VIEW, SERVERS_VIEW, CLIENT_TRADE_DAYS_VIEW)
+CLIENT_BALANCES_VIEW = PublishedView(
+    name="trading_public_client_balances",
+    purpose="Each client's money on its live accounts, for counting segments at scale (trading's migration "
+            "0022): per client and currency, its accounts that are neither demo nor archived, and the sums of "
+            "the balances and equities the state sync last stored on them. Kept by the database as accounts "
+            "are registered, synced, archived, moved or removed, in the writer's own transaction: exact, never "
+            "behind the accounts. One row per client and currency with such an account.",
+    columns=(
+        Column("client_id", "bigint", "the client (crm_public_clients.id)"),
+        Column("currency", "character varying(10)", "the accounts' currency (ISO 4217 or a crypto code)"),
+        Column("accounts", "integer", "how many of the client's live accounts are in that currency (at least 1)"),
+        Column("balance", _DEAL_MONEY, "the sum of their balances, in that currency"),
+        Column("equity", _DEAL_MONEY, "the sum of their equities, in that currency"),
+    ),
+)
+
+PUBLISHED_VIEWS = (DEALS_VIEW, ACCOUNTS_VIEW, SERVERS_VIEW, CLIENT_TRADE_DAYS_VIEW, CLIENT_BALANCES_VIEW)
 
 
 # Prop-trading challenges (trading.prop): what the trader's room reads.

@@ -50,7 +50,7 @@ def _deal(account, **fields) -> Deal:
 def test_each_view_has_exactly_its_declared_columns_and_types():
     assert [v.name for v in selectors.PUBLISHED_VIEWS] == [
         "trading_public_deals", "trading_public_accounts", "trading_public_servers",
-        "trading_public_client_trade_days"]
+        "trading_public_client_trade_days", "trading_public_client_balances"]
     for view in selectors.PUBLISHED_VIEWS:
         assert_as_declared(view)
 
@@ -166,3 +166,64 @@ def test_a_clients_trade_days_follow_the_deals_as_the_sync_stores_edits_and_dele
     assert len(_days(client)) == 2
     TradingAccount.objects.filter(pk=account.pk).update(is_demo=True)
     assert _days(client) == []
+
+
+FRESH_BALANCES = """
+SELECT a.client_id, a.currency, count(*)::integer, sum(a.balance), sum(a.equity)
+FROM trading_public_accounts a
+WHERE NOT a.is_demo AND NOT a.is_archived AND a.client_id = ANY(%s)
+GROUP BY 1, 2 ORDER BY 1, 2
+"""
+
+
+def _balances(*clients) -> list[tuple]:
+    ids = [c.pk for c in clients]
+    rows = view_rows(selectors.CLIENT_BALANCES_VIEW, "client_id = ANY(%s)", [ids])
+    got = sorted((r["client_id"], r["currency"], r["accounts"], r["balance"], r["equity"]) for r in rows)
+    with connection.cursor() as cursor:
+        cursor.execute(FRESH_BALANCES, [ids])
+        assert got == [tuple(row) for row in cursor.fetchall()]  # what the accounts say, always
+    return got
+
+
+def _state(account, balance: str, equity: str):
+    from trading.adapters.base import AccountState
+
+    return AccountState(login=account.login, balance=Decimal(balance), credit=Decimal(0), equity=Decimal(equity),
+                        margin=Decimal(0), free_margin=Decimal(equity), margin_level=None,
+                        floating_profit=Decimal(equity) - Decimal(balance), leverage=100, margin_call=False,
+                        stop_out=False, observed_at=AT, raw={})
+
+
+def test_a_clients_balances_follow_its_live_accounts_as_they_are_synced_archived_moved_and_removed():
+    """Marketing's segments count "balance under 50 USD on live accounts" from this summary: it must say
+    what the accounts say after every kind of change, demo and archived accounts never counted."""
+    from trading.models import TradingAccount
+    from trading.sync import _store_states
+
+    brand, server, client, account = _account()
+    assert _balances(client) == [(client.pk, "EUR", 1, Decimal(0), Decimal(0))]  # registered, nothing on it yet
+    second = trading_account_register(actor=None, client=client, server=server, login=7002, account_type="standard")
+    demo = trading_account_register(actor=None, client=client, server=server, login=7003, account_type="demo")
+    # The state sync stores the polled money of all three in one statement; the demo's is not the client's.
+    _store_states(server, [_state(account, "500", "480.5"), _state(second, "20", "25"),
+                           _state(demo, "100000", "100000")])
+    assert _balances(client) == [(client.pk, "EUR", 2, Decimal("520"), Decimal("505.5"))]
+    # A poll that moves nothing (the same money again) changes nothing; a later one replaces the figures.
+    _store_states(server, [_state(account, "500", "480.5")])
+    _store_states(server, [_state(second, "30", "12.25")])
+    assert _balances(client) == [(client.pk, "EUR", 2, Decimal("530"), Decimal("492.75"))]
+    # Archived, the account stops counting; in another currency it counts there.
+    TradingAccount.objects.filter(pk=second.pk).update(is_archived=True)
+    assert _balances(client) == [(client.pk, "EUR", 1, Decimal("500"), Decimal("480.5"))]
+    TradingAccount.objects.filter(pk=second.pk).update(is_archived=False, currency="USD")
+    assert _balances(client) == [(client.pk, "EUR", 1, Decimal("500"), Decimal("480.5")),
+                                 (client.pk, "USD", 1, Decimal("30"), Decimal("12.25"))]
+    # Moved to another client, it takes its money with it; made demo, it is nobody's; removed, the same.
+    other = make_client(brand=brand)
+    TradingAccount.objects.filter(pk=account.pk).update(client=other)
+    assert _balances(client, other) == [(client.pk, "USD", 1, Decimal("30"), Decimal("12.25")),
+                                        (other.pk, "EUR", 1, Decimal("500"), Decimal("480.5"))]
+    TradingAccount.objects.filter(pk=account.pk).update(is_demo=True)
+    TradingAccount.objects.filter(pk=second.pk).delete()
+    assert _balances(client, other) == []
