@@ -16,7 +16,9 @@ from crm.audit import audit_record
 from crm.exceptions import NotAllowed, ValidationFailed
 from crm.models import Brand, User
 from crm.permissions import visible_brands
+from marketing.consent import ConsentToRecord as ConsentToRecord
 from marketing.consent import consent_record as consent_record  # other apps record consent through services
+from marketing.consent import consent_record_many as consent_record_many
 from marketing.engine import definition_clean, definition_compile
 from marketing.models import Segment, SegmentSnapshot, SegmentVersion
 from marketing.permissions import may_change_segments, may_view_segments

@@ -75,6 +75,8 @@ class NewClient:
     id: int | None = None
     # Further keys of the "client.created" event (the lead intake's channel, touch and score).
     event_data: Mapping[str, Any] | None = None
+    # When the client registered (a migration's, client_create's registered_at): its row and event dated then.
+    registered_at: datetime | None = None
 
 
 _TEXT_FIELDS = ("first_name", "last_name", "email", "phone", "country", "nationality", "language", "timezone", "source",
@@ -205,7 +207,7 @@ class ClientsCreation:
                 "source": item.source, "campaign": item.campaign, "utm_source": item.utm_source,
                 "utm_medium": item.utm_medium, "utm_campaign": item.utm_campaign, "utm_term": item.utm_term,
                 "utm_content": item.utm_content, "referrer_code": item.referrer_code, "tags": list(item.tags),
-                "created_at": now, "updated_at": now, "stage_changed_at": now,
+                "created_at": (at := item.registered_at or now), "updated_at": at, "stage_changed_at": at,
             }
             rows.append(row)
             name = f"{item.first_name} {item.last_name}".strip()
@@ -214,7 +216,7 @@ class ClientsCreation:
             for key, value in (item.event_data or {}).items():
                 data.setdefault(key, value)  # what the core writes stays as it writes it
             events.append(event_row("client.created", client_id=row["id"], brand_id=brand.pk, actor_id=self.actor_id,
-                                    data=data, at=now, request_id=self.request_id))
+                                    data=data, at=at, request_id=self.request_id))
             after = {field: row[attname] for field, attname in _audit_attnames()}
             after["email"], after["phone"] = _mask("email", row["email"]), _mask("phone", row["phone"])
             self.audit.append(AuditEntry(action="client.create", object_type="crm.client", object_id=str(row["code"]),

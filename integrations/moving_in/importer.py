@@ -28,6 +28,7 @@ included, and leaves nothing behind.
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import itertools
 from collections import Counter, defaultdict
@@ -37,21 +38,31 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
-from django.db import transaction
+from django.db import models, transaction
 from django.utils import timezone
 
 from crm.exceptions import DomainError
 from crm.lib.money import Money, currency_normalise
-from crm.lib.validation import InvalidValue
+from crm.lib.phone import phone_normalise
+from crm.lib.validation import (
+    InvalidValue,
+    country_normalise,
+    email_normalise,
+    language_normalise,
+    text_clean,
+)
 from crm.models import Brand, Client, Desk, Stage, User, stages
 from crm.password_reset import password_reset_link, password_reset_mail_send
 from crm.services import (
+    NewClient,
     NoteToAdd,
     client_assign,
     client_create,
+    client_from_row,
     client_stage_change,
     client_stage_override,
     client_update,
+    clients_creation,
     note_add,
     note_add_many,
     task_complete,
@@ -64,7 +75,7 @@ from integrations.moving_in import deals, kyc_documents
 from integrations.moving_in.folder import Folder, Problem, Row, time_parse
 from kyc.services import kyc_approval_import
 from leads.calls import CallToLog, call_log, call_log_many
-from marketing.services import consent_record
+from marketing.services import ConsentToRecord, consent_record, consent_record_many
 from plumbing import context
 from trading.selectors import server_list_for_system
 from trading.services import trading_account_register
@@ -416,6 +427,7 @@ class CrmImport:
     # --- clients ------------------------------------------------------------------------------------
 
     def _clients(self, rows: list[Row]) -> None:
+        fresh: list[Row] = []
         emails: dict[str, tuple[int, str]] = {}
         for ref in self.refs.values():
             if ref.kind == "client" and ref.values.get("email"):
@@ -432,7 +444,119 @@ class CrmImport:
                     self._step()
                     continue
                 emails[email] = (row.line, old_id)
+            fresh.append(row)
+        for chunk in itertools.batched(fresh, CHUNK):
+            self._clients_chunk(chunk)
+
+    def _clients_chunk(self, chunk: Sequence[Row]) -> None:
+        """New clients a chunk at a time: each row checked and normalised by `_client_plan` (its problems
+        reported), the rest created through crm's clients_creation (one creation per starting stage,
+        each client dated by its created_at), their stage overrides, consents (marketing's
+        consent_record_many) and ImportedRefs, in one transaction. Should a bulk service refuse the
+        chunk, its rows go one by one through `_client_row`, so that the refusal is the row's alone.
+        A row imported before (a later export's update) and an old id twice in a chunk go one by one."""
+        planned: list[tuple[Row, _NewClientPlan]] = []
+        later: list[Row] = []
+        for row in chunk:
+            old_id = row.text("old_id")
+            if not old_id or self._ref("client", old_id) is not None:
+                self._row("clients", row, self._client_row)
+                continue
+            if any(plan.old_id == old_id for _row, plan in planned):
+                later.append(row)
+                continue
+            start = self._row_start = len(self.report.problems)
+            plan = self._client_plan(row)
+            if plan is None or len(self.report.problems) > start:
+                if len(self.report.problems) == start:
+                    row.problem("", "The row was refused.")
+                self.report.counts["clients"]["failed"] += 1
+                self._step()
+            else:
+                planned.append((row, plan))
+        if planned:
+            try:
+                with transaction.atomic():
+                    made = self._clients_write([plan for _row, plan in planned])
+            except DomainError:
+                for row, _plan in planned:
+                    self._row("clients", row, self._client_row)
+            else:
+                for (_row, plan), (client, ref) in zip(planned, made, strict=True):
+                    self.clients[plan.old_id] = client
+                    self.refs[("client", plan.old_id)] = ref
+                    self.report.counts["clients"]["created"] += 1
+                    self._step()
+        for row in later:
             self._row("clients", row, self._client_row)
+
+    def _client_plan(self, row: Row) -> _NewClientPlan | None:
+        """A new client's row checked as client_create checks it (problems reported on the row); None if bad."""
+        old_id = row.text("old_id", required=True)
+        values = self._client_values(row)
+        created_at = row.at("created_at")
+        owner = self._user(row, "owner")
+        if not old_id or values is None or self._row_failed():
+            return None
+        if created_at is not None and created_at > timezone.now():
+            row.problem("created_at", "The date is in the future.")
+            return None
+        stage = values["status"]
+        start = stage if stages.stage_create_refusal(stage) is None else Stage.REGISTERED
+        if stage != start and self.actor is None:
+            self._stage_move(row, None, stage)
+            return None
+        clean: dict[str, Any] = {}
+        for name in ("first_name", "last_name", "source", "campaign"):
+            clean[name] = self._cleaned(row, name, functools.partial(
+                text_clean, field=name, max_length=_client_limit(name), required=name == "first_name"), values[name])
+        for name, normalise in (("email", email_normalise), ("country", country_normalise),
+                                ("language", language_normalise)):
+            clean[name] = self._cleaned(row, name, normalise, values[name])
+        # As client_create: the country is the hint for a national number (none if the country is bad).
+        clean["phone"] = self._cleaned(row, "phone", functools.partial(phone_normalise, region=clean["country"] or None),
+                                       values["phone"])
+        if self._row_failed():
+            return None
+        desk = owner.desk if owner is not None else None
+        if desk is not None and (desk.brand_id != self.brand.pk or not desk.is_active):
+            desk = None
+        # The tag as client_create stores tags: spaces collapsed, lower case.
+        item = NewClient(owner=owner, desk=desk, tags=[" ".join(f"old:{self.source}:{old_id}"[:50].split()).lower()],
+                         registered_at=created_at, **clean)
+        return _NewClientPlan(old_id, values, item, start, stage, row.at("marketing_consent_at") or created_at)
+
+    @staticmethod
+    def _cleaned(row: Row, name: str, normalise: Callable[[str], Any], value: str) -> Any:
+        try:
+            return normalise(value)
+        except InvalidValue as error:
+            row.problem(_COLUMN_OF.get(error.field, error.field or name), str(error.message))
+            return None
+
+    def _clients_write(self, plans: list[_NewClientPlan]) -> list[tuple[Client, ImportedRef]]:
+        """A chunk of new clients created together; their clients and ImportedRefs, in order."""
+        clients: dict[str, Client] = {}
+        for start in dict.fromkeys(plan.start for plan in plans):
+            group = [plan for plan in plans if plan.start == start]
+            with clients_creation(actor=None, brand=self.brand, stage=start) as creation:
+                rows = creation.add([plan.item for plan in group])
+            for plan, row in zip(group, rows, strict=True):
+                clients[plan.old_id] = client_from_row(row, brand=self.brand, owner=plan.item.owner,
+                                                       desk=plan.item.desk)
+        reason = f"Status in {self.source} at the migration."
+        for plan in plans:
+            if plan.stage != plan.start and self.actor is not None:  # without one, the plan refused the row
+                clients[plan.old_id] = client_stage_override(actor=self.actor, client=clients[plan.old_id],
+                                                             stage=plan.stage, reason=reason)
+        consent_record_many(decisions=[
+            ConsentToRecord(client=clients[plan.old_id], channel="email", given=True, source="import",
+                            at=plan.consent_at) for plan in plans if plan.values["marketing_consent"]])
+        refs = ImportedRef.objects.bulk_create([
+            ImportedRef(brand=self.brand, source=self.source, kind="client", old_id=plan.old_id,
+                        object_code=str(clients[plan.old_id].code), client_code=clients[plan.old_id].code,
+                        values=plan.values) for plan in plans])
+        return [(clients[plan.old_id], ref) for plan, ref in zip(plans, refs, strict=True)]
 
     def _client_values(self, row: Row) -> dict[str, Any] | None:
         values: dict[str, Any] = {name: row.text(name) for name in CLIENT_FIELDS}
@@ -489,10 +613,11 @@ class CrmImport:
         self.clients[old_id] = client
         self._undo.append(lambda: self.clients.pop(old_id, None))
 
-    def _stage_move(self, row: Row, client: Client, stage: str) -> None:
+    def _stage_move(self, row: Row, client: Client | None, stage: str) -> None:
         reason = f"Status in {self.source} at the migration."
-        if self.actor is None:
-            row.problem("status", f"Imported as {client.stage}: only an administrator makes a client {stage} "
+        if self.actor is None or client is None:
+            now = client.stage if client is not None else Stage.REGISTERED
+            row.problem("status", f"Imported as {now}: only an administrator makes a client {stage} "
                                   "(run the import as one).")
             return
         client_stage_override(actor=self.actor, client=client, stage=stage, reason=reason)
@@ -878,6 +1003,26 @@ class CrmImport:
                         client_old_id=old_id, client_code=str(client.code), currency=currency,
                         old_balance=old.get((old_id, currency), Decimal(0)),
                         wallet_balance=wallets.get(currency, Decimal(0))))
+
+
+@functools.cache
+def _client_limit(name: str) -> int:
+    """The length of a client's text column, as client_create holds a value to it."""
+    column = Client._meta.get_field(name)
+    assert isinstance(column, models.CharField) and column.max_length is not None
+    return column.max_length
+
+
+@dataclass(frozen=True)
+class _NewClientPlan:
+    """A new client's row as `_client_plan` checked it: what crm creates, the stage it then moves to."""
+
+    old_id: str
+    values: dict[str, Any]
+    item: NewClient
+    start: str
+    stage: str
+    consent_at: datetime | None
 
 
 @dataclass(frozen=True)

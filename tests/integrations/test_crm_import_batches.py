@@ -6,11 +6,13 @@ again ends where one clean run ends."""
 from __future__ import annotations
 
 import csv
+from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import pytest
+from django.utils import timezone
 
 from crm.models import AuditLog, Client, Note
 from integrations.models import ImportedRef
@@ -18,6 +20,7 @@ from integrations.moving_in import importer
 from integrations.moving_in.folder import Folder
 from integrations.moving_in.importer import ImportReport, crm_import
 from leads.models import Call
+from marketing.selectors import marketing_email_consent
 from tests.factories import make_brand, make_desk, make_user
 from tests.integrations.export_builder import AGENTS, DESK, SERVER, build_export
 from trading.services import platform_server_save
@@ -160,3 +163,36 @@ def test_a_run_that_stops_half_way_and_is_run_again_ends_as_one_clean_run(
     final = run(world, export.path)
     assert state() == after
     assert set(final.counts["transactions"]) == {"unchanged"}
+
+
+def test_a_bad_client_row_in_the_middle_of_a_chunk_is_reported_and_the_rest_imported_with_consents_and_old_ids(
+        world: Any, tmp_path: Path) -> None:
+    export = build_export(tmp_path / "export", n=30, bad=False)
+    make_user(role_code="sales_agent", email="outsider@other.example.com")  # an agent of another brand
+    clients_csv = export.path / "clients.csv"
+    # Columns: id, email, first, last, phone, country, language, registered, status, agent, source, campaign,
+    # newsletter. An unknown country (the row's own checks), and an owner who does not work for the brand
+    # (only crm's creation refuses it, and with it the whole chunk, which then goes in row by row).
+    atlantis = insert(clients_csv, 4, ["C0901", "c901@mail.example.com", "Ann", "Atl", "", "Atlantis", "en",
+                                       "01/02/2024 10:00", "New", AGENTS[0], "google", "x", "yes"])
+    foreign = insert(clients_csv, 16, ["C0902", "c902@mail.example.com", "Ben", "Out", "", "UK", "en",
+                                       "01/02/2024 10:00", "New", "outsider@other.example.com", "google", "x", "yes"])
+
+    report = run(world, export.path)
+
+    assert {(p.file, p.line, p.column) for p in report.problems} == {
+        ("clients.csv", atlantis, "country"), ("clients.csv", foreign, "owner")}
+    assert "does not work for the client's brand" in next(p.problem for p in report.problems if p.line == foreign)
+    assert report.counts["clients"] == {"created": 30, "failed": 2}
+    assert not ImportedRef.objects.filter(kind="client", old_id__in=["C0901", "C0902"]).exists()
+    assert Client.objects.filter(brand=world.brand).count() == 30
+    now = timezone.now()
+    for i in range(1, 31):
+        old_id = f"C{i:04d}"
+        client = Client.objects.get(code=ImportedRef.objects.get(kind="client", old_id=old_id).object_code)
+        assert f"old:oldcrm:{old_id.lower()}" in client.tags
+        assert client.stage == ("lead", "registered")[i % 2] or (i % 6 == 0 and client.stage == "verified")
+        assert client.created_at < now - timedelta(days=90)  # registered in the old system, not today
+        assert client.owner is not None and client.owner.email == AGENTS[i % 2]
+        assert marketing_email_consent(client=client) is bool(i % 3), old_id
+    assert set(run(world, export.path).counts["clients"]) == {"unchanged", "failed"}
