@@ -2,15 +2,22 @@
 writes every app's data through that app's services, in the order the rows refer to each other:
 
     staff      crm.services.user_create (no password: a set-password link for each)
-    clients    crm.services.client_create (registered_at = the old created_at, the old id as a tag
-               "old:<source>:<id>"), then client_stage_change / client_stage_override for the status;
-               a marketing consent through marketing.services.consent_record (source "import", dated)
-    kyc        kyc.services.kyc_approval_import: an approval made in the old system, dated then
+    clients    new ones 1,000 at a time through crm.services.clients_creation (each row checked as
+               client_create checks it; registered_at = the old created_at, the old id as a tag
+               "old:<source>:<id>"), their status by client_stage_override, their marketing consent
+               through marketing.services.consent_record_many (source "import", dated); a chunk the
+               service refuses is redone row by row through client_create; a later export's changes
+               one by one
+    kyc        kyc.services.kyc_submission_import: a verification the old system decided, dated then,
+               with its documents (kyc_documents.csv)
+    deals      trading.services.trading_deals_import, keeping the old tickets
     accounts   trading.accounts.trading_account_register (the account exists on the platform already)
-    notes      crm.services.note_add as the old author, at the old time, marked "Imported from <source>, <time>"
-    calls      leads.calls.call_log as the old agent, at the old time
+    notes      crm.services.note_add_many (1,000 a chunk) as the old author, at the old time, marked
+               "Imported from <source>, <time>"
+    calls      leads.calls.call_log_many (1,000 a chunk) as the old agent, at the old time
     tasks      crm.services.task_create (task_complete for the done ones)
-    money      wallet.ledger.ledger_post: the cut-over balance per client and currency ("opening"), or
+    money      wallet.ledger.ledger_post / ledger_post_many (1,000 a chunk): the cut-over balance per
+               client and currency ("opening"), or
                every old deposit, withdrawal and adjustment ("history"), against the brand's equity
                account "moving-in:<source>"; then a reconciliation of old balances with wallets
     withdrawals wallet.services.withdrawal_request for each one pending at the cut-over (finance's queue)
@@ -18,9 +25,10 @@ writes every app's data through that app's services, in the order the rows refer
 
 Every row that became something is remembered as an ImportedRef (source, kind, old id): a second run
 of the same folder finds each row unchanged and writes nothing; a later export with the same ids
-updates only the fields that changed and adds the new rows. Each row is written in a transaction of
-its own (committed as it ends): a bad row is reported (file, line, column, problem) and nothing of it
-is kept, the good rows are imported. A dry run does all of it in one transaction (each row a
+updates only the fields that changed and adds the new rows. Rows are written a chunk at a time where a
+bulk service exists (clients, notes, calls, history transactions), else each in a transaction of its
+own: a bad row is reported (file, line, column, problem) and nothing of it is kept, the good rows are
+imported. A dry run does all of it in one transaction (each row a
 savepoint) and rolls it back, so it finds every problem the real run would, the services' own checks
 included, and leaves nothing behind.
 """
