@@ -36,6 +36,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import Decimal
+from email.utils import formataddr, parseaddr
 from typing import TYPE_CHECKING, Any, ClassVar, TypedDict
 
 from celery import shared_task
@@ -300,6 +301,20 @@ def language_chain(*, client_language: str, brand: Brand) -> list[str]:
             if candidate and candidate not in chain:
                 chain.append(candidate)
     return chain
+
+
+def client_mail_language(client: Client) -> str:
+    """The language of a mail the code writes to `client` from templates: the client's if the CRM
+    speaks it, else the brand's default, else the site's."""
+    known = {code for code, _name in settings.LANGUAGES}
+    chain = language_chain(client_language=client.language, brand=client.brand)
+    return next((code for code in chain if code in known), settings.LANGUAGE_CODE)
+
+
+def brand_sender(brand: Brand) -> str:
+    """The site's sending address under the brand's name: "Atlas Markets <crm@example.com>"."""
+    _name, address = parseaddr(settings.DEFAULT_FROM_EMAIL)
+    return formataddr((brand.name, address or settings.DEFAULT_FROM_EMAIL))
 
 
 def email_template_pick(*, brand: Brand, key: str, language: str) -> EmailTemplate | None:

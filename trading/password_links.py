@@ -21,7 +21,6 @@ import logging
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
-from email.utils import formataddr, parseaddr
 
 from django.conf import settings
 from django.core.mail import EmailMultiAlternatives
@@ -35,8 +34,8 @@ from django.utils.translation import gettext
 from crm.audit import audit_record
 from crm.lib.crypto import FieldCipher, Undecryptable
 from crm.lib.public_url import public_url
-from crm.models import Brand, Client
-from emails.services import language_chain
+from crm.models import Brand
+from emails.services import brand_sender, client_mail_language
 from trading.exceptions import PasswordLinkUnusable
 from trading.models import PasswordLinkPurpose, TradingAccount, TradingPasswordLink
 
@@ -57,21 +56,6 @@ def token_hash(token: str) -> str:
     return hashlib.sha256((token or "").encode()).hexdigest()
 
 
-def link_language(client: Client) -> str:
-    """The client's language if the CRM speaks it, else the brand's default, else the site's."""
-    known = {code for code, _name in settings.LANGUAGES}
-    chain = language_chain(client_language=client.language, brand=client.brand)
-    return next((code for code in chain if code in known), settings.LANGUAGE_CODE)
-
-
-def _brand_sender(brand: Brand) -> str:
-    """The site's sending address under the brand's name: "Atlas Markets <crm@example.com>"."""
-    _name, address = parseaddr(settings.DEFAULT_FROM_EMAIL)
-    return formataddr((brand.name, address or settings.DEFAULT_FROM_EMAIL))
-
-
-# --- issuing -------------------------------------------------------------------------------------------
-
 def _revoke_open_links(account: TradingAccount, now: dt.datetime) -> int:
     return TradingPasswordLink.objects.filter(account=account, revealed_at__isnull=True,
                                               revoked_at__isnull=True).update(
@@ -89,7 +73,7 @@ def password_link_issue(*, account: TradingAccount, purpose: str, password: str,
     now = timezone.now()
     _revoke_open_links(account, now)
     token = secrets.token_urlsafe(TOKEN_BYTES)
-    language = link_language(client)
+    language = client_mail_language(client)
     link = TradingPasswordLink.objects.create(
         account=account, purpose=purpose, token_hash=token_hash(token), language=language,
         password_encrypted=CIPHER.encrypt(password),
@@ -114,7 +98,7 @@ def password_link_issue(*, account: TradingAccount, purpose: str, password: str,
             text = render_to_string("emails/base.txt", {**layout, "body": body})
             html = render_to_string("emails/base.html", {**layout, "body_html": mark_safe(  # noqa: S308
                 render_to_string("emails/trading/password_link.html", context))})
-        message = EmailMultiAlternatives(subject, text.strip() + "\n", _brand_sender(brand), [recipient])
+        message = EmailMultiAlternatives(subject, text.strip() + "\n", brand_sender(brand), [recipient])
         message.attach_alternative(html, "text/html")
         try:
             message.send()

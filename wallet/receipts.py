@@ -27,7 +27,6 @@ import logging
 import re
 from dataclasses import dataclass
 from datetime import datetime
-from email.utils import formataddr, parseaddr
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from django.conf import settings
@@ -43,7 +42,7 @@ from crm.lib.money import Money, money_format
 from crm.lib.public_url import public_url
 from crm.models import Brand, Client, Event
 from emails.selectors import client_email_with_header, file_template
-from emails.services import RenderedEmail, email_queue, language_chain
+from emails.services import RenderedEmail, brand_sender, client_mail_language, email_queue
 from wallet.models import Deposit, Withdrawal, WithdrawalState
 
 logger = logging.getLogger(__name__)
@@ -74,18 +73,6 @@ def receipts_on(brand: Brand) -> bool:
     return brand.code not in set(getattr(settings, "WALLET_RECEIPTS_OFF", ()) or ())
 
 
-def receipt_language(client: Client) -> str:
-    """The client's language if the CRM speaks it, else the brand's default, else the site's."""
-    known = {code for code, _name in settings.LANGUAGES}
-    chain = language_chain(client_language=client.language, brand=client.brand)
-    return next((code for code in chain if code in known), settings.LANGUAGE_CODE)
-
-
-def _brand_sender(brand: Brand) -> str:
-    _name, address = parseaddr(settings.DEFAULT_FROM_EMAIL)
-    return formataddr((brand.name, address or settings.DEFAULT_FROM_EMAIL))
-
-
 def _local(at: datetime, client: Client) -> datetime:
     try:
         zone = ZoneInfo(client.timezone) if client.timezone else None
@@ -98,7 +85,7 @@ def receipt_render(movement: Movement) -> RenderedEmail:
     """Subject, text and HTML of `movement`'s receipt in the client's language."""
     client = movement.client
     brand = client.brand
-    language = receipt_language(client)
+    language = client_mail_language(client)
     with translation.override(language):
         at = _local(movement.at, client)
         context = {
@@ -149,7 +136,7 @@ def receipt_send(movement: Movement) -> bool:
         actor=None,
         audit_action="wallet.receipt_queued",
         audit_extra={"receipt": key},
-        headers={HEADER: key, "From": _brand_sender(client.brand)},
+        headers={HEADER: key, "From": brand_sender(client.brand)},
     )
     return True
 
