@@ -15,9 +15,10 @@ row.
 
 The clients are built through the services: registered in the trader's room (its marketing consent is
 consent to email), SMS consent recorded, funded by wire weeks ago through the deposit code, trades
-stored by the trading sync. Celery runs eagerly (in the live server's thread or here, as a worker
-would a moment later: email delivery, SMS sending, the events); the campaigns' send jobs are run here
-by an RQ burst worker as the RQ worker would. Campaigns may send at any hour here (their sending
+stored by the trading sync. A Celery worker (its own process, on the test database) delivers the
+emails into the sink, sends the texts, delivers the events and the receipts, so the test waits for
+what it does on the pages and in the database; the campaigns' send jobs are run here by an RQ burst
+worker as the RQ worker would. Campaigns may send at any hour here (their sending
 windows have tests of their own).
 """
 
@@ -28,6 +29,7 @@ import email
 import email.policy
 import re
 import socketserver
+import subprocess
 import threading
 import urllib.request
 from collections.abc import Iterator
@@ -44,6 +46,7 @@ from crm.lib.fieldcrypt import keyed_hash
 from crm.lib.money import Money, money_format
 from crm.models import RoleCode
 from tests.browser.support import MARKS, PASSWORD, login
+from tests.crm.subprocess_env import celery_worker_ready, celery_worker_running
 from tests.crm.test_celery_worker import worker_queue  # noqa: F401  (fixture)
 from tests.emails.sms_support import ACCOUNT_SID, AUTH_TOKEN, FROM_NUMBER, twilio_session  # noqa: F401
 from tests.factories import make_brand, make_user
@@ -51,7 +54,7 @@ from tests.rq import empty as rq_empty
 from tests.rq import work as rq_work
 from tests.waiting import scaled_ms, wait_until
 
-pytestmark = MARKS
+pytestmark = [*MARKS, pytest.mark.worker]
 
 CLIENT_PASSWORD = "amber-harbour-4417"
 # The segment's members: (first name, last name, language, country, days since their last trade or None).
@@ -133,6 +136,44 @@ def _to(message: Any) -> str:
 # --- the world ---------------------------------------------------------------------------------------
 
 
+@pytest.fixture
+def sink() -> Iterator[SmtpSink]:
+    server = SmtpSink()
+    threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
+    try:
+        yield server
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+@pytest.fixture
+def worker_starting(
+    transactional_db: Any,
+    worker_queue: str,  # noqa: F811
+    live_server: Any,
+    sink: SmtpSink,
+    settings: Any,
+    tmp_path: Any,
+) -> Iterator[subprocess.Popen[bytes]]:
+    """`celery -A crm worker` on this test's own queue, against the test database, started before the
+    world is built (market waits until it is ready): its mailer is the SMTP sink, the links it writes
+    and the simulator's status callbacks go to the live server."""
+    settings.KYC_STORAGE_DIR = tmp_path / "kyc-private"
+    with celery_worker_running(
+        worker_queue,
+        tmp_path / "worker.log",
+        ready=False,
+        DJANGO_SETTINGS_MODULE="tests.browser.smtp_worker_settings",
+        EMAIL_HOST="127.0.0.1",
+        EMAIL_PORT=str(sink.server_address[1]),
+        EMAIL_TIMEOUT="10",
+        CRM_PUBLIC_URL=live_server.url,
+        KYC_STORAGE_DIR=str(settings.KYC_STORAGE_DIR),
+    ) as proc:
+        yield proc
+
+
 def _person(brand: Any, n: int, first: str, last: str, language: str, country: str) -> Any:
     from portal.models import ClientLogin
     from portal.services import portal_email_verify, portal_register, verification_token
@@ -169,15 +210,16 @@ def market(
     tmp_path: Any,
     live_server: Any,
     worker_queue: str,  # noqa: F811
+    worker_starting: subprocess.Popen[bytes],
+    sink: SmtpSink,
     twilio_session: Any,  # noqa: F811
 ) -> Iterator[SimpleNamespace]:
     """A brand serving GB, ES and DE, taking wires (its clients' past deposits) and cards through the
     PSP simulator (no fees), texting through the Twilio simulator; fourteen clients who match the segment and three who do not (each registered in
     the trader's room with marketing consent, SMS consent too, the funded ones funded by wire weeks ago);
-    a marketer and a finance officer. Celery eager once they are built; the SMTP sink is the mailer."""
-    from celery import current_app
-
-    from crm.events import dispatch_pending
+    a marketer and a finance officer. The Celery worker ready and every event of the building delivered
+    before the test goes on; the SMTP sink is the mailer (the worker's and this process's)."""
+    from crm.models import Event
     from emails.sms import sms_provider_save
     from marketing.consent import consent_record
     from portal.models import ConsentDocument, ConsentKind
@@ -192,8 +234,6 @@ def market(
     settings.KYC_STORAGE_DIR = tmp_path / "kyc-private"
     settings.CRM_PUBLIC_URL = live_server.url  # the links in the emails, the simulators' callbacks
     settings.MARKETING_CAMPAIGN_WINDOW = (0, 24)
-    sink = SmtpSink()
-    threading.Thread(target=sink.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
     settings.MAILERS = {
         "default": {
             "BACKEND": "django.core.mail.backends.smtp.EmailBackend",
@@ -201,7 +241,6 @@ def market(
         }
     }
     rq_empty()
-    saved = current_app.conf.task_always_eager, current_app.conf.task_eager_propagates
     psp = start_psp()
     try:
         twilio_session.control("/_sim/faults/clear", {})
@@ -268,11 +307,14 @@ def market(
             password=PASSWORD,
         )
         finance = make_user(role_code=RoleCode.FINANCE, brand=brand, full_name="Fiona Finance")
-        # What the worker would have done meanwhile: the events delivered (the mails the trader's room
-        # queued for the registrations are not needed). From here on Celery runs eagerly.
-        while dispatch_pending():
-            pass
-        current_app.conf.task_always_eager, current_app.conf.task_eager_propagates = True, True
+        # The worker delivers the building's events (and the mails the trader's room queued for the
+        # registrations, which the test does not read) once it is up.
+        celery_worker_ready(worker_starting, worker_queue)
+        wait_until(
+            lambda: not Event.objects.filter(dispatched_at__isnull=True).exists(),
+            timeout=60,
+            what="the worker to deliver the events of the clients' building",
+        )
         yield SimpleNamespace(
             brand=brand,
             people=people,
@@ -284,13 +326,10 @@ def market(
             members={people[m[0]].pk for m in MATCHING},
         )
     finally:
-        current_app.conf.task_always_eager, current_app.conf.task_eager_propagates = saved
         stop_psp(psp)
         from emails.mailer import mailer_close
 
         mailer_close()
-        sink.shutdown()
-        sink.server_close()
 
 
 # --- the pages ----------------------------------------------------------------------------------------
@@ -313,6 +352,20 @@ def _results(page: Any) -> dict[str, dict[str, str]]:
             zip(headers, (c.strip() for c in cells), strict=True)
         )
     return rows
+
+
+def _settled(page: Any, done: Any, *, what: str) -> dict[str, dict[str, str]]:
+    """The results table once `done(rows)` holds, the page reloaded until then (the worker is another
+    process: its effects show a moment later)."""
+    found: list[dict[str, dict[str, str]]] = []
+
+    def check() -> bool:
+        page.reload()
+        found[:] = [_results(page)]
+        return bool(done(found[0]))
+
+    wait_until(check, timeout=20, interval=0.5, what=what)
+    return found[0]
 
 
 def _number(text: str) -> int:
@@ -463,11 +516,15 @@ def test_a_marketer_sends_an_ab_campaign_to_a_segment_and_sees_an_unsubscribe_an
         assert str(mail["List-Unsubscribe-Post"]) == "List-Unsubscribe=One-Click"
         unsubscribe = str(mail["List-Unsubscribe"])
         assert re.search(r"<https?://[^>]+/m/u/[^>]+>", unsubscribe), unsubscribe
-    page.reload()
-    results = _results(page)
-    for label in ("A", "B"):
-        mailed = sum(1 for v in sent.values() if v == label)
-        assert _number(results[label]["Members"]) == mailed and _number(results[label]["Delivered"]) == mailed
+    # The worker records each delivery once the sink has taken it: the page catches up.
+    mailed = {label: sum(1 for v in sent.values() if v == label) for label in ("A", "B")}
+    results = _settled(
+        page,
+        lambda rows: all(_number(rows[label]["Delivered"]) == n for label, n in mailed.items()),
+        what="the emails delivered on the campaign's page",
+    )
+    for label, n in mailed.items():
+        assert _number(results[label]["Members"]) == n and _number(results[label]["Delivered"]) == n
     assert _number(results["holdout"]["Members"]) == len(held)
     assert results["holdout"]["Delivered"] == "0"
 
@@ -526,8 +583,9 @@ def test_a_marketer_sends_an_ab_campaign_to_a_segment_and_sees_an_unsubscribe_an
     with urllib.request.urlopen(one_click, timeout=10) as response:  # noqa: S310 - the live server's URL
         assert response.status == 200
     page.goto(first_url)
-    results = _results(page)
-    assert results[sent[leaver_id]]["Unsubscribed"] == "1"
+    results = _settled(
+        page, lambda rows: rows[sent[leaver_id]]["Unsubscribed"] == "1", what="the unsubscribe on the page"
+    )
     assert [g for g, row in results.items() if row["Unsubscribed"] != "0"] == [sent[leaver_id]]
 
     # A second campaign to the same segment, nobody held out, mails everyone else and skips them.
@@ -567,7 +625,7 @@ def test_a_marketer_sends_an_ab_campaign_to_a_segment_and_sees_an_unsubscribe_an
 
     # Their withdrawal still brings its receipt: requested in the trader's room, paid by finance.
     from wallet.models import Withdrawal
-    from wallet.withdrawals import withdrawal_approve, withdrawal_mark_paid, withdrawal_payout_send
+    from wallet.withdrawals import withdrawal_approve, withdrawal_mark_paid
 
     room = _room(browser, base, w.brand, leaver.email)
     room.goto(f"{base}{reverse('portal:withdraw')}")
@@ -578,7 +636,12 @@ def test_a_marketer_sends_an_ab_campaign_to_a_segment_and_sees_an_unsubscribe_an
     withdrawal = wait_until(lambda: Withdrawal.objects.filter(client=leaver).first(), what="the withdrawal")
     assert withdrawal.state == "requested", withdrawal.reason
     withdrawal = withdrawal_approve(withdrawal=withdrawal, actor=w.finance)
-    withdrawal = withdrawal_payout_send(withdrawal_id=withdrawal.pk)
+    # The worker takes the approved payout (a bank wire: it waits in finance's queue to be paid).
+    withdrawal = wait_until(
+        lambda: (got := Withdrawal.objects.get(pk=withdrawal.pk)).state == "processing" and got,
+        timeout=20,
+        what="the worker to take the withdrawal's payout",
+    )
     withdrawal_mark_paid(withdrawal=withdrawal, actor=w.finance, bank_reference="REF-MK-1")
     receipt = wait_until(
         lambda: w.sink.received(header="X-CRM-Receipt", value=f"withdrawal_paid:{withdrawal.code}"),
@@ -608,8 +671,8 @@ def test_a_marketer_sends_an_ab_campaign_to_a_segment_and_sees_an_unsubscribe_an
     room.wait_for_url(re.compile(re.escape(reverse("portal:wallet_deposit", args=[deposit.code]))))
     room.wait_for_selector("#deposit-status[data-status=succeeded]", timeout=scaled_ms(30_000))
     page.goto(first_url)
-    results = _results(page)
     label, other = sent[depositor_id], "B" if sent[depositor_id] == "A" else "A"
+    results = _settled(page, lambda rows: rows[label]["Depositors"] != "0", what="the deposit on the page")
     mine, holdout = results[label], results["holdout"]
     assert (mine["Depositors"], mine["Deposits"]) == ("1", "300.00\u00a0USD"), mine
     assert _number(results[label]["First deposits"]) == 0  # they had deposited before: not a first deposit

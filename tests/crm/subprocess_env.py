@@ -47,8 +47,8 @@ def child_env(**extra: str) -> dict[str, str]:
         REDIS_URL=settings.REDIS_URL,
         DJANGO_SETTINGS_MODULE="crm.settings.test",
         PYTHONPATH=os.pathsep.join(p for p in [str(REPO_ROOT), env.get("PYTHONPATH", "")] if p),
-        **extra,
     )
+    env.update(extra)  # DJANGO_SETTINGS_MODULE included: a test may name its own settings
     return env
 
 
